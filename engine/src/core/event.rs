@@ -1,0 +1,144 @@
+//! What the engine reports: the event stream behind traces, progress displays and the
+//! simulator's oracles. One variant per observable fact, in the order it happened.
+
+use serde::Serialize;
+
+use super::error::JobError;
+use super::hresult::Hresult;
+use super::job::{JobId, JobProgress};
+use super::resume::RestartReason;
+use super::state::{JobState, Trigger};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// Start-up (which is also recovery) finished with `jobs` jobs in the queue.
+    Started {
+        jobs: usize,
+    },
+    /// A job came back from the journal at start-up in `state`.
+    Restored {
+        job: JobId,
+        state: JobState,
+    },
+    /// At start-up, a temporary file was checked against the journal: `file_len` is its
+    /// length on disk before truncation (`None`: missing).
+    PartFileChecked {
+        job: JobId,
+        file: usize,
+        journal_offset: u64,
+        file_len: Option<u64>,
+    },
+    JobCreated {
+        job: JobId,
+        name: String,
+    },
+    FileAdded {
+        job: JobId,
+        file: usize,
+        remote_name: String,
+        local_name: String,
+    },
+    StateChanged {
+        job: JobId,
+        from: JobState,
+        to: JobState,
+        trigger: Trigger,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<JobError>,
+    },
+    /// A TCP connection is being opened.
+    Connecting {
+        job: JobId,
+        file: usize,
+        host: String,
+        port: u16,
+    },
+    /// An HTTP request is sent. `range` is the `Range` header exactly as sent.
+    Request {
+        job: JobId,
+        file: usize,
+        method: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        range: Option<String>,
+    },
+    /// An HTTP response head arrived.
+    Response {
+        job: JobId,
+        file: usize,
+        status: u16,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content_length: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content_range: Option<String>,
+    },
+    /// The file's durable progress is thrown away and it starts again from byte 0.
+    FileRestarted {
+        job: JobId,
+        file: usize,
+        #[serde(flatten)]
+        reason: RestartReason,
+    },
+    /// Bytes `0..offset` of the file are synced and the journal says so.
+    Checkpoint {
+        job: JobId,
+        file: usize,
+        offset: u64,
+    },
+    /// A GET body ended (completely or not) after `received` bytes written from `start`.
+    BodyEnded {
+        job: JobId,
+        file: usize,
+        start: u64,
+        received: u64,
+    },
+    FileTransferred {
+        job: JobId,
+        file: usize,
+    },
+    Progress {
+        job: JobId,
+        progress: JobProgress,
+    },
+    /// Complete finished: the files are in place (`result` is S_OK or BG_S_PARTIAL_COMPLETE).
+    Completed {
+        job: JobId,
+        result: Hresult,
+    },
+}
+
+impl Event {
+    /// The job an event is about, if any.
+    pub fn job(&self) -> Option<JobId> {
+        match self {
+            Self::Started { .. } => None,
+            Self::Restored { job, .. }
+            | Self::PartFileChecked { job, .. }
+            | Self::JobCreated { job, .. }
+            | Self::FileAdded { job, .. }
+            | Self::StateChanged { job, .. }
+            | Self::Connecting { job, .. }
+            | Self::Request { job, .. }
+            | Self::Response { job, .. }
+            | Self::FileRestarted { job, .. }
+            | Self::Checkpoint { job, .. }
+            | Self::BodyEnded { job, .. }
+            | Self::FileTransferred { job, .. }
+            | Self::Progress { job, .. }
+            | Self::Completed { job, .. } => Some(*job),
+        }
+    }
+}
+
+/// Receives the engine's events as they happen (BITS's `IBackgroundCopyCallback`, widened to
+/// every event). Called synchronously: keep it quick.
+pub trait EventSink {
+    fn on_event(&self, event: &Event);
+}
+
+/// A sink that drops everything.
+pub struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn on_event(&self, _: &Event) {}
+}

@@ -1,0 +1,125 @@
+//! One job: its files, properties, state, error and timers, with the BITS defaults and limits.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::JobError;
+use super::resume::DurableFile;
+use super::state::{JobState, JobType, Priority};
+
+/// A job's identity. Sequential, never reused, persisted: deterministic where BITS uses GUIDs.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct JobId(pub u64);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "job{}", self.0)
+    }
+}
+
+/// `BG_SIZE_UNKNOWN`: the job's total is not known until every file's size is.
+pub const SIZE_UNKNOWN: u64 = u64::MAX;
+
+/// A display name may be at most this long (spec §2.1: 256 characters).
+pub const DISPLAY_NAME_LEN_MAX: usize = 256;
+
+/// MinimumRetryDelay default (spec §2.4): ten minutes.
+pub const RETRY_DELAY_DEFAULT: Duration = Duration::from_secs(600);
+/// MinimumRetryDelay floor (spec §2.4): smaller values are silently raised to five seconds.
+pub const RETRY_DELAY_MIN: Duration = Duration::from_secs(5);
+/// NoProgressTimeout default (spec §2.4): fourteen days.
+pub const NO_PROGRESS_TIMEOUT_DEFAULT: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// One file of a job.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct JobFile {
+    pub remote_name: String,
+    /// Where the file appears after Complete.
+    pub local_name: String,
+    /// The temporary file beside `local_name` that receives the bytes until Complete.
+    pub temp_name: String,
+    pub durable: DurableFile,
+    /// Every byte is durable in the temporary file.
+    pub transferred: bool,
+}
+
+impl JobFile {
+    /// The temporary file BITS would create: `BIT*.tmp` in the destination's directory
+    /// (spec §3.5), named from the job and file so recovery finds it again.
+    pub fn temp_name_for(local_name: &str, job: JobId, index: usize) -> String {
+        let dir = match local_name.rfind('/') {
+            Some(slash) => &local_name[..=slash],
+            None => "",
+        };
+        format!("{dir}BIT{:X}_{index:X}.tmp", job.0)
+    }
+}
+
+/// `BG_JOB_PROGRESS`. Bytes count what is durable, so progress never goes backwards across a
+/// power loss except when a file restarts.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct JobProgress {
+    /// [`SIZE_UNKNOWN`] until the size of every file is known.
+    pub bytes_total: u64,
+    pub bytes_transferred: u64,
+    pub files_total: u32,
+    pub files_transferred: u32,
+}
+
+/// A job as the queue holds it.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub id: JobId,
+    pub name: String,
+    pub job_type: JobType,
+    pub priority: Priority,
+    pub state: JobState,
+    pub files: Vec<JobFile>,
+    pub retry_delay: Duration,
+    pub no_progress_timeout: Duration,
+    /// The last error, kept in ERROR and TRANSIENT_ERROR.
+    pub error: Option<JobError>,
+    /// When TRANSIENT_ERROR turns back into QUEUED (monotonic engine time).
+    pub retry_at: Option<Duration>,
+    /// When a job without progress gives up and goes to ERROR. Armed at the first transient
+    /// error, cleared by any durable progress (spec §2.4).
+    pub no_progress_deadline: Option<Duration>,
+    /// Position in the queue among jobs of the same priority: lower runs first.
+    pub queue_seq: u64,
+    /// A transfer task is running for this job.
+    pub running: bool,
+}
+
+impl Job {
+    /// The first file that is not transferred yet.
+    pub fn current_file(&self) -> Option<usize> {
+        self.files.iter().position(|file| !file.transferred)
+    }
+
+    pub fn progress(&self) -> JobProgress {
+        let sizes: Option<u64> = self.files.iter().map(|file| file.durable.size).sum();
+        JobProgress {
+            bytes_total: sizes.unwrap_or(SIZE_UNKNOWN),
+            bytes_transferred: self.files.iter().map(|file| file.durable.offset).sum(),
+            files_total: self.files.len() as u32,
+            files_transferred: self.files.iter().filter(|file| file.transferred).count() as u32,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_sit_beside_the_destination() {
+        assert_eq!(
+            JobFile::temp_name_for("/downloads/a.bin", JobId(26), 1),
+            "/downloads/BIT1A_1.tmp"
+        );
+        assert_eq!(JobFile::temp_name_for("a.bin", JobId(1), 0), "BIT1_0.tmp");
+    }
+}

@@ -1,0 +1,28 @@
+//! Every decision of the engine, and no IO: no sockets, files, clocks or tasks.
+//!
+//! Functions take the monotonic time (`now: Duration` since the engine started) as an argument;
+//! nothing here reads a clock. The async side (`crate::engine`, `crate::transfer`) asks these
+//! modules what to do and carries it out.
+//!
+//! - [`state`]: BITS job states, priorities and the legal transitions.
+//! - [`job`]: one job, its files and progress; BITS defaults and limits.
+//! - [`queue`]: the job queue, scheduler and timers, driven by `handle_*` / `poll_*`.
+//! - [`http`]: URL, HEAD and GET rules; which `Range` to send; whether a response is usable.
+//! - [`resume`]: exact-offset resume, recovery of temporary files, checkpoint cadence.
+//! - [`retry`]: transient versus fatal failures, retry and no-progress timers.
+//! - [`journal`]: the durable form of the queue and its checksummed encoding.
+//! - [`hresult`], [`error`]: BITS error codes and errors grouped by who is at fault.
+//! - [`event`]: the event stream.
+//! - [`defect`]: deliberate bugs for testing the simulator's oracles (feature `defects`).
+
+pub mod defect;
+pub mod error;
+pub mod event;
+pub mod hresult;
+pub mod http;
+pub mod job;
+pub mod journal;
+pub mod queue;
+pub mod resume;
+pub mod retry;
+pub mod state;

@@ -1,0 +1,585 @@
+//! The job queue: every job, the scheduler that picks which ones transfer, the retry timers,
+//! and the state machine that the API and the transfers drive.
+//!
+//! Sans-IO in the manner of quinn-proto. Inputs are `handle_*` (transfer outcomes, timers) and
+//! API commands (`create_job`, `resume`, ...); outputs are `poll_start` (which transfer to run
+//! next), `poll_timeout` (when to call `handle_timeout`) and `take_events`. Time is the
+//! engine's monotonic time, passed in. The caller persists a snapshot (`to_journal`) whenever
+//! `take_dirty` says the durable state changed, *before* it publishes the events taken with it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::error::{ApiError, JobError, TransferError};
+use super::event::Event;
+use super::hresult::Hresult;
+use super::http::{RemoteInfo, RemoteUrl};
+use super::job::{
+    DISPLAY_NAME_LEN_MAX, Job, JobFile, JobId, NO_PROGRESS_TIMEOUT_DEFAULT, RETRY_DELAY_DEFAULT,
+    RETRY_DELAY_MIN,
+};
+use super::journal::{Journal, JournalJob};
+use super::resume::{DurableFile, RestartReason};
+use super::retry::{Verdict, decide_failure};
+use super::state::{JobState, JobType, Priority, Trigger, is_legal_transition};
+
+/// What the caller must run: a transfer of one file of one job.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct StartTransfer {
+    pub job: JobId,
+    pub file: usize,
+    pub remote_name: String,
+    pub temp_name: String,
+    pub durable: DurableFile,
+}
+
+/// The file work of a Complete call: rename these, then delete those.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct CompletePlan {
+    /// `(temporary, destination)` for every transferred file.
+    pub renames: Vec<(String, String)>,
+    /// Temporary files of files that were not transferred.
+    pub deletions: Vec<String>,
+}
+
+impl CompletePlan {
+    /// S_OK, or BG_S_PARTIAL_COMPLETE when some files were not transferred.
+    pub fn result(&self) -> Hresult {
+        if self.deletions.is_empty() { Hresult::S_OK } else { Hresult::BG_S_PARTIAL_COMPLETE }
+    }
+}
+
+/// A temporary file to check at start-up.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct PartFile {
+    pub job: JobId,
+    pub file: usize,
+    pub temp_name: String,
+    pub journal_offset: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Queue {
+    jobs: BTreeMap<JobId, Job>,
+    next_job_id: u64,
+    next_queue_seq: u64,
+    events: Vec<Event>,
+    dirty: bool,
+}
+
+impl Queue {
+    pub fn new() -> Self {
+        Self { next_job_id: 1, ..Self::default() }
+    }
+
+    // ----- queries ---------------------------------------------------------------------------
+
+    pub fn job(&self, id: JobId) -> Option<&Job> {
+        self.jobs.get(&id)
+    }
+
+    /// Every job in the queue, by id.
+    pub fn jobs(&self) -> impl Iterator<Item = &Job> {
+        self.jobs.values()
+    }
+
+    // ----- API commands ----------------------------------------------------------------------
+
+    /// `CreateJob`: a new job starts SUSPENDED with the BITS defaults.
+    pub fn create_job(&mut self, name: &str, job_type: JobType) -> Result<JobId, ApiError> {
+        if name.chars().count() > DISPLAY_NAME_LEN_MAX {
+            return Err(ApiError::invalid_arg(format!(
+                "display name has more than {DISPLAY_NAME_LEN_MAX} characters"
+            )));
+        }
+        let id = JobId(self.next_job_id);
+        self.next_job_id += 1;
+        let job = Job {
+            id,
+            name: name.to_owned(),
+            job_type,
+            priority: Priority::default(),
+            state: JobState::Suspended,
+            files: Vec::new(),
+            retry_delay: RETRY_DELAY_DEFAULT,
+            no_progress_timeout: NO_PROGRESS_TIMEOUT_DEFAULT,
+            error: None,
+            retry_at: None,
+            no_progress_deadline: None,
+            queue_seq: self.take_queue_seq(),
+            running: false,
+        };
+        self.jobs.insert(id, job);
+        self.record(Event::JobCreated { job: id, name: name.to_owned() });
+        Ok(id)
+    }
+
+    /// `AddFile`: appends a file; returns its index in the job.
+    pub fn add_file(
+        &mut self,
+        id: JobId,
+        remote_name: &str,
+        local_name: &str,
+    ) -> Result<usize, ApiError> {
+        RemoteUrl::parse(remote_name)?;
+        if !local_name.starts_with('/') || local_name.ends_with('/') {
+            return Err(ApiError::invalid_arg(format!(
+                "local name `{local_name}` must be the full path of a file"
+            )));
+        }
+        let job = self.job_mut_not_final(id)?;
+        if job.files.iter().any(|file| file.local_name == local_name) {
+            return Err(ApiError::invalid_arg(format!(
+                "{id} already has a file with local name `{local_name}`"
+            )));
+        }
+        let index = job.files.len();
+        job.files.push(JobFile {
+            remote_name: remote_name.to_owned(),
+            local_name: local_name.to_owned(),
+            temp_name: JobFile::temp_name_for(local_name, id, index),
+            durable: DurableFile::default(),
+            transferred: false,
+        });
+        self.record(Event::FileAdded {
+            job: id,
+            file: index,
+            remote_name: remote_name.to_owned(),
+            local_name: local_name.to_owned(),
+        });
+        Ok(index)
+    }
+
+    /// `Resume`: SUSPENDED, ERROR and TRANSIENT_ERROR jobs (and TRANSFERRED jobs with new
+    /// files) go to the back of the queue; jobs that already want to transfer are unchanged.
+    pub fn resume(&mut self, id: JobId) -> Result<(), ApiError> {
+        let seq = self.next_queue_seq;
+        let job = self.job_mut_not_final(id)?;
+        if job.files.is_empty() {
+            return Err(ApiError::new(Hresult::BG_E_EMPTY, format!("{id} has no files")));
+        }
+        let wakes = match job.state {
+            JobState::Suspended | JobState::Error | JobState::TransientError => true,
+            JobState::Transferred => job.current_file().is_some(),
+            _ => false,
+        };
+        if !wakes {
+            return Ok(());
+        }
+        job.retry_at = None;
+        job.no_progress_deadline = None;
+        job.queue_seq = seq;
+        self.next_queue_seq += 1;
+        self.transition(id, JobState::Queued, Trigger::Resume, None);
+        Ok(())
+    }
+
+    /// Checks that `Suspend` is allowed; the caller then stops the transfer and calls
+    /// [`Queue::suspend`].
+    pub fn check_not_final(&self, id: JobId) -> Result<JobState, ApiError> {
+        let job = self.jobs.get(&id).ok_or_else(|| not_found(id))?;
+        if job.state.is_final() {
+            return Err(ApiError::invalid_state(format!("{id} is {}", job.state)));
+        }
+        Ok(job.state)
+    }
+
+    /// `Suspend`, once no transfer runs for the job.
+    pub fn suspend(&mut self, id: JobId) -> Result<(), ApiError> {
+        let job = self.job_mut_not_final(id)?;
+        assert!(!job.running, "suspend while a transfer of {id} runs");
+        if job.state == JobState::Suspended {
+            return Ok(());
+        }
+        job.retry_at = None;
+        self.transition(id, JobState::Suspended, Trigger::Suspend, None);
+        Ok(())
+    }
+
+    /// `Cancel`, once no transfer runs: the job leaves the queue. Returns the temporary files
+    /// to delete (after the caller has persisted the queue).
+    pub fn cancel(&mut self, id: JobId) -> Result<Vec<String>, ApiError> {
+        let job = self.job_mut_not_final(id)?;
+        assert!(!job.running, "cancel while a transfer of {id} runs");
+        let temps = job.files.iter().map(|file| file.temp_name.clone()).collect();
+        self.transition(id, JobState::Cancelled, Trigger::Cancel, None);
+        self.jobs.remove(&id);
+        Ok(temps)
+    }
+
+    /// The file work of `Complete`, once no transfer runs.
+    pub fn complete_plan(&self, id: JobId) -> Result<CompletePlan, ApiError> {
+        self.check_not_final(id)?;
+        let job = &self.jobs[&id];
+        assert!(!job.running, "complete while a transfer of {id} runs");
+        let (done, undone): (Vec<&JobFile>, Vec<&JobFile>) =
+            job.files.iter().partition(|file| file.transferred);
+        Ok(CompletePlan {
+            renames: done.iter().map(|f| (f.temp_name.clone(), f.local_name.clone())).collect(),
+            deletions: undone.iter().map(|f| f.temp_name.clone()).collect(),
+        })
+    }
+
+    /// `Complete` succeeded: the files are in place, the job leaves the queue.
+    pub fn finish_complete(&mut self, id: JobId, result: Hresult) {
+        self.transition(id, JobState::Acknowledged, Trigger::Complete, None);
+        self.jobs.remove(&id);
+        self.record(Event::Completed { job: id, result });
+    }
+
+    pub fn set_priority(&mut self, id: JobId, priority: Priority) -> Result<(), ApiError> {
+        self.job_mut_not_final(id)?.priority = priority;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// `SetMinimumRetryDelay`; values under five seconds are raised to five, as BITS does.
+    pub fn set_minimum_retry_delay(&mut self, id: JobId, delay: Duration) -> Result<(), ApiError> {
+        self.job_mut_not_final(id)?.retry_delay = delay.max(RETRY_DELAY_MIN);
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// `SetNoProgressTimeout`; a running no-progress clock keeps its start.
+    pub fn set_no_progress_timeout(
+        &mut self,
+        id: JobId,
+        timeout: Duration,
+    ) -> Result<(), ApiError> {
+        let job = self.job_mut_not_final(id)?;
+        if let Some(deadline) = job.no_progress_deadline {
+            job.no_progress_deadline =
+                Some(deadline.saturating_sub(job.no_progress_timeout) + timeout);
+        }
+        job.no_progress_timeout = timeout;
+        self.dirty = true;
+        Ok(())
+    }
+
+    // ----- scheduler ---------------------------------------------------------------------------
+
+    /// The next transfer to run, if any: every FOREGROUND job runs at once; of the background
+    /// jobs exactly one runs, the first by (priority, queue position) (spec §2.7).
+    pub fn poll_start(&mut self) -> Option<StartTransfer> {
+        let mut order: Vec<&Job> = self.jobs.values().collect();
+        order.sort_by_key(|job| (job.priority, job.queue_seq));
+        // The background slot belongs to the background job that is CONNECTING or
+        // TRANSFERRING, also between two of its files, when no transfer task runs for it.
+        let background_holder = order
+            .iter()
+            .find(|job| job.priority.is_background() && job.state.is_active())
+            .map(|job| job.id);
+        let pick = order.iter().find(|job| {
+            let ready = !job.running && job.current_file().is_some();
+            let wants = match (job.priority.is_background(), background_holder) {
+                (false, _) => job.state == JobState::Queued || job.state.is_active(),
+                (true, Some(holder)) => job.id == holder,
+                (true, None) => job.state == JobState::Queued,
+            };
+            ready && wants
+        })?;
+        let id = pick.id;
+        if pick.state == JobState::Queued {
+            self.transition(id, JobState::Connecting, Trigger::Schedule, None);
+        }
+        let job = self.jobs.get_mut(&id).expect("picked from the map");
+        job.running = true;
+        let index = job.current_file().expect("picked jobs have a file left");
+        let file = &job.files[index];
+        Some(StartTransfer {
+            job: id,
+            file: index,
+            remote_name: file.remote_name.clone(),
+            temp_name: file.temp_name.clone(),
+            durable: file.durable.clone(),
+        })
+    }
+
+    /// When `handle_timeout` must run next.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.jobs
+            .values()
+            .filter(|job| job.state == JobState::TransientError)
+            .flat_map(|job| [job.retry_at, job.no_progress_deadline])
+            .flatten()
+            .min()
+    }
+
+    /// Fires every timer due at `now`: no-progress deadlines first (ERROR), then retries.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        let due: Vec<(JobId, JobState)> = self
+            .jobs
+            .values()
+            .filter(|job| job.state == JobState::TransientError)
+            .filter_map(|job| {
+                if job.no_progress_deadline.is_some_and(|deadline| now >= deadline) {
+                    Some((job.id, JobState::Error))
+                } else if job.retry_at.is_some_and(|at| now >= at) {
+                    Some((job.id, JobState::Queued))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (id, to) in due {
+            let job = self.jobs.get_mut(&id).expect("collected from the map");
+            job.retry_at = None;
+            if to == JobState::Error {
+                let error = job.error.clone();
+                self.transition(id, JobState::Error, Trigger::FatalFailure, error);
+            } else {
+                self.transition(id, JobState::Queued, Trigger::RetryTimer, None);
+            }
+        }
+    }
+
+    // ----- transfer outcomes -------------------------------------------------------------------
+
+    /// The server answered: CONNECTING becomes TRANSFERRING.
+    pub fn handle_connected(&mut self, id: JobId) {
+        if self.jobs.get(&id).is_some_and(|job| job.state == JobState::Connecting) {
+            self.transition(id, JobState::Transferring, Trigger::Connect, None);
+            self.jobs.get_mut(&id).expect("just transitioned").error = None;
+        }
+    }
+
+    /// HEAD told us the size and version of a file whose durable bytes are still valid.
+    pub fn handle_remote_info(&mut self, id: JobId, file: usize, remote: &RemoteInfo) {
+        let durable = &mut self.file_mut(id, file).durable;
+        if durable.size != Some(remote.size) || durable.validators != remote.validators {
+            durable.size = Some(remote.size);
+            durable.validators = remote.validators.clone();
+            self.dirty = true;
+        }
+    }
+
+    /// The file's durable bytes are void: it starts again from 0 (as `remote`, if known).
+    /// The caller truncates the temporary file only after persisting this.
+    pub fn handle_restart(
+        &mut self,
+        id: JobId,
+        file: usize,
+        reason: RestartReason,
+        remote: Option<&RemoteInfo>,
+    ) {
+        let record = self.file_mut(id, file);
+        record.durable = DurableFile {
+            size: remote.map(|remote| remote.size),
+            validators: remote.map(|remote| remote.validators.clone()).unwrap_or_default(),
+            offset: 0,
+        };
+        record.transferred = false;
+        self.record(Event::FileRestarted { job: id, file, reason });
+    }
+
+    /// Bytes `0..offset` of the file are synced; the caller persists before publishing.
+    pub fn handle_checkpoint(&mut self, id: JobId, file: usize, offset: u64) {
+        let record = self.file_mut(id, file);
+        let progressed = offset > record.durable.offset;
+        record.durable.offset = offset;
+        let job = self.jobs.get_mut(&id).expect("file_mut found the job");
+        if progressed {
+            job.no_progress_deadline = None;
+        }
+        let progress = job.progress();
+        self.record(Event::Checkpoint { job: id, file, offset });
+        self.record(Event::Progress { job: id, progress });
+    }
+
+    /// Every byte of the file is durable. The last file makes the job TRANSFERRED.
+    pub fn handle_file_transferred(&mut self, id: JobId, file: usize) {
+        self.file_mut(id, file).transferred = true;
+        let job = self.jobs.get_mut(&id).expect("file_mut found the job");
+        job.running = false;
+        let done = job.current_file().is_none();
+        self.record(Event::FileTransferred { job: id, file });
+        if done {
+            self.transition(id, JobState::Transferred, Trigger::AllFilesTransferred, None);
+        }
+    }
+
+    /// The transfer failed: TRANSIENT_ERROR with a retry timer, or ERROR.
+    pub fn handle_failure(&mut self, now: Duration, id: JobId, file: usize, error: TransferError) {
+        let job = self.jobs.get_mut(&id).expect("failures come from running jobs");
+        job.running = false;
+        let verdict = decide_failure(
+            now,
+            &error,
+            job.retry_delay,
+            job.no_progress_timeout,
+            job.no_progress_deadline,
+        );
+        let error = JobError { error, file: Some(file) };
+        job.error = Some(error.clone());
+        match verdict {
+            Verdict::RetryAt { retry_at, no_progress_deadline } => {
+                job.retry_at = Some(retry_at);
+                job.no_progress_deadline = Some(no_progress_deadline);
+                self.transition(
+                    id,
+                    JobState::TransientError,
+                    Trigger::TransientFailure,
+                    Some(error),
+                );
+            }
+            Verdict::GiveUp => {
+                job.retry_at = None;
+                self.transition(id, JobState::Error, Trigger::FatalFailure, Some(error));
+            }
+        }
+    }
+
+    /// The transfer stopped because the caller asked it to; the state is the caller's to change.
+    pub fn handle_stopped(&mut self, id: JobId) {
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.running = false;
+        }
+    }
+
+    // ----- persistence -------------------------------------------------------------------------
+
+    /// True once after every change that must reach the journal.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// The events recorded since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// The durable form of the queue. Monotonic deadlines become wall-clock times.
+    pub fn to_journal(&self, now: Duration, unix_now: Duration) -> Journal {
+        let to_unix = |at: Option<Duration>| at.map(|at| millis(unix_now + at.saturating_sub(now)));
+        Journal {
+            next_job_id: self.next_job_id,
+            next_queue_seq: self.next_queue_seq,
+            jobs: self
+                .jobs
+                .values()
+                .map(|job| JournalJob {
+                    id: job.id,
+                    name: job.name.clone(),
+                    job_type: job.job_type,
+                    priority: job.priority,
+                    state: job.state.restored(),
+                    files: job.files.clone(),
+                    retry_delay_ms: millis(job.retry_delay),
+                    no_progress_timeout_ms: millis(job.no_progress_timeout),
+                    error: job.error.clone(),
+                    retry_at_unix_ms: to_unix(job.retry_at),
+                    no_progress_deadline_unix_ms: to_unix(job.no_progress_deadline),
+                    queue_seq: job.queue_seq,
+                })
+                .collect(),
+        }
+    }
+
+    /// Rebuilds the queue at start-up. Deadlines in the past fire at the first
+    /// `handle_timeout`; a wall clock that went backwards cannot stretch a deadline beyond
+    /// its full length.
+    pub fn restore(journal: Journal, now: Duration, unix_now: Duration) -> Self {
+        let mut queue = Self {
+            next_job_id: journal.next_job_id.max(1),
+            next_queue_seq: journal.next_queue_seq,
+            ..Self::default()
+        };
+        for stored in journal.jobs {
+            let retry_delay = Duration::from_millis(stored.retry_delay_ms);
+            let no_progress_timeout = Duration::from_millis(stored.no_progress_timeout_ms);
+            let from_unix = |at: Option<u64>, longest: Duration| {
+                at.map(|at| now + Duration::from_millis(at).saturating_sub(unix_now).min(longest))
+            };
+            let job = Job {
+                id: stored.id,
+                name: stored.name,
+                job_type: stored.job_type,
+                priority: stored.priority,
+                state: stored.state.restored(),
+                files: stored.files,
+                retry_delay,
+                no_progress_timeout,
+                error: stored.error,
+                retry_at: from_unix(stored.retry_at_unix_ms, retry_delay),
+                no_progress_deadline: from_unix(
+                    stored.no_progress_deadline_unix_ms,
+                    no_progress_timeout,
+                ),
+                queue_seq: stored.queue_seq,
+                running: false,
+            };
+            queue.events.push(Event::Restored { job: job.id, state: job.state });
+            queue.next_job_id = queue.next_job_id.max(job.id.0 + 1);
+            queue.next_queue_seq = queue.next_queue_seq.max(job.queue_seq + 1);
+            queue.jobs.insert(job.id, job);
+        }
+        queue
+    }
+
+    /// The temporary files that recovery must check: every file with durable progress that
+    /// is not transferred yet.
+    pub fn part_files(&self) -> Vec<PartFile> {
+        self.jobs
+            .values()
+            .flat_map(|job| {
+                job.files.iter().enumerate().filter(|(_, file)| !file.transferred).map(
+                    |(index, file)| PartFile {
+                        job: job.id,
+                        file: index,
+                        temp_name: file.temp_name.clone(),
+                        journal_offset: file.durable.offset,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    // ----- internals ---------------------------------------------------------------------------
+
+    fn transition(&mut self, id: JobId, to: JobState, trigger: Trigger, error: Option<JobError>) {
+        let job = self.jobs.get_mut(&id).expect("transitions are for existing jobs");
+        let from = job.state;
+        assert!(
+            is_legal_transition(from, to, trigger),
+            "{id}: illegal {from} -> {to} on {trigger:?}"
+        );
+        job.state = to;
+        if !matches!(trigger, Trigger::Schedule | Trigger::Connect) {
+            self.dirty = true;
+        }
+        self.events.push(Event::StateChanged { job: id, from, to, trigger, error });
+    }
+
+    fn record(&mut self, event: Event) {
+        self.dirty = true;
+        self.events.push(event);
+    }
+
+    fn take_queue_seq(&mut self) -> u64 {
+        self.next_queue_seq += 1;
+        self.next_queue_seq - 1
+    }
+
+    fn job_mut_not_final(&mut self, id: JobId) -> Result<&mut Job, ApiError> {
+        let job = self.jobs.get_mut(&id).ok_or_else(|| not_found(id))?;
+        if job.state.is_final() {
+            return Err(ApiError::invalid_state(format!("{id} is {}", job.state)));
+        }
+        Ok(job)
+    }
+
+    fn file_mut(&mut self, id: JobId, file: usize) -> &mut JobFile {
+        &mut self.jobs.get_mut(&id).expect("outcomes come from existing jobs").files[file]
+    }
+}
+
+fn not_found(id: JobId) -> ApiError {
+    ApiError::new(Hresult::BG_E_NOT_FOUND, format!("{id} is not in the queue"))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests;
