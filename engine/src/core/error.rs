@@ -85,6 +85,35 @@ impl fmt::Display for TransferError {
 
 impl std::error::Error for TransferError {}
 
+/// How talking to a server failed, as the IO side observed it. The engine reports each as the
+/// WinHTTP error BITS would (spec §7.1); all of them are transient.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum TransportFailure {
+    /// The host name does not resolve.
+    NameNotResolved,
+    /// The connection was refused or could not be opened.
+    Refused,
+    /// Connecting, sending, or waiting for the next bytes took longer than its timeout.
+    TimedOut,
+    /// The connection closed or reset before the exchange finished.
+    Closed,
+    /// The bytes are not an HTTP/1.1 response.
+    Malformed,
+}
+
+impl TransportFailure {
+    pub fn into_error(self, detail: impl Into<String>) -> TransferError {
+        let code = match self {
+            Self::NameNotResolved => Hresult::WINHTTP_NAME_NOT_RESOLVED,
+            Self::Refused => Hresult::WINHTTP_CANNOT_CONNECT,
+            Self::TimedOut => Hresult::WINHTTP_TIMEOUT,
+            Self::Closed => Hresult::WINHTTP_CONNECTION_ERROR,
+            Self::Malformed => Hresult::WINHTTP_INVALID_SERVER_RESPONSE,
+        };
+        TransferError::transport(code, detail)
+    }
+}
+
 /// The error a job reports in ERROR or TRANSIENT_ERROR (`IBackgroundCopyError`): the transfer
 /// error plus the file it happened on.
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]

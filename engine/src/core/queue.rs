@@ -443,6 +443,11 @@ impl Queue {
         std::mem::take(&mut self.dirty)
     }
 
+    /// Marks the queue as changed again, after a journal write failed.
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
     /// The events recorded since the last call, oldest first.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)

@@ -1,0 +1,484 @@
+//! The engine: the public API (BITS's `IBackgroundCopyManager` and `IBackgroundCopyJob`
+//! calls), start-up and recovery, and the driver loop that runs transfers when the queue says
+//! so. IO and no decisions: every branch on protocol or policy is in `crate::core`.
+//!
+//! Single-threaded: the engine lives on a current-thread runtime inside a `LocalSet` (as each
+//! turmoil host does), shares its state through `Rc`, and spawns transfers with
+//! `spawn_local`. No borrow of the queue is ever held across an `.await`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::EngineConfig;
+use crate::core::error::{ApiError, ErrorContext, JobError, TransferError};
+use crate::core::event::{Event, EventSink};
+use crate::core::hresult::Hresult;
+use crate::core::http::RemoteInfo;
+use crate::core::job::{JobId, JobProgress};
+use crate::core::queue::{Queue, StartTransfer};
+use crate::core::resume::{Recovery, RestartReason, recover_part_file};
+use crate::core::state::{JobState, JobType, Priority};
+use crate::env::{Env, FileIo, OpenMode, parent_dir};
+use crate::store::{StartError, Store};
+use crate::transfer::{self, Outcome};
+
+/// A handle to a running engine; clones share it.
+pub struct Engine<E: Env> {
+    inner: Rc<Inner<E>>,
+}
+
+impl<E: Env> Clone for Engine<E> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+}
+
+/// A job as the API shows it (`GetState`, `GetProgress`, `GetError`, ...).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobInfo {
+    pub id: JobId,
+    pub name: String,
+    pub state: JobState,
+    pub priority: Priority,
+    pub progress: JobProgress,
+    pub error: Option<JobError>,
+    pub files: Vec<FileInfo>,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct FileInfo {
+    pub remote_name: String,
+    pub local_name: String,
+    pub transferred: bool,
+}
+
+pub(crate) struct Inner<E: Env> {
+    pub(crate) env: E,
+    pub(crate) config: EngineConfig,
+    store: Store,
+    queue: RefCell<Queue>,
+    sink: Rc<dyn EventSink>,
+    /// Wakes the driver when the queue may have something to start or a new deadline.
+    wake: Notify,
+    transfers: RefCell<BTreeMap<JobId, RunningTransfer>>,
+    started_at: Instant,
+}
+
+struct RunningTransfer {
+    stop: Rc<StopSignal>,
+    task: JoinHandle<()>,
+}
+
+/// Asks a transfer to stop at its next await, checkpointing what it has.
+#[derive(Default)]
+pub(crate) struct StopSignal {
+    requested: Cell<bool>,
+    notify: Notify,
+}
+
+impl StopSignal {
+    fn request(&self) {
+        self.requested.set(true);
+        self.notify.notify_waiters();
+    }
+
+    /// Resolves once a stop is requested.
+    pub(crate) async fn requested(&self) {
+        while !self.requested.get() {
+            self.notify.notified().await;
+        }
+    }
+}
+
+impl<E: Env> Engine<E> {
+    /// Starts the engine, which is also recovery: start-up after a clean shutdown, a crash or
+    /// a power loss is one code path. Reads the journal, cuts every temporary file back to the
+    /// offset the journal vouches for, and re-queues the jobs that were transferring.
+    /// Call [`Engine::run`] to start transferring.
+    pub async fn start(
+        env: E,
+        config: EngineConfig,
+        sink: Rc<dyn EventSink>,
+    ) -> Result<Self, StartError> {
+        let store = Store::open(&env, &config.state_dir).await?;
+        let journal = store.load(&env).await?;
+        let queue = match journal {
+            Some(journal) => Queue::restore(journal, Duration::ZERO, env.unix_time()),
+            None => Queue::new(),
+        };
+        let inner = Rc::new(Inner {
+            env,
+            config,
+            store,
+            queue: RefCell::new(queue),
+            sink,
+            wake: Notify::new(),
+            transfers: RefCell::new(BTreeMap::new()),
+            started_at: Instant::now(),
+        });
+        let io_error = |action, path: &str| {
+            let path = path.to_owned();
+            move |source| StartError::Io { action, path, source }
+        };
+        inner.commit().await.map_err(io_error("write the journal in", &inner.config.state_dir))?;
+        let part_files = inner.queue.borrow().part_files();
+        for part in part_files {
+            let file_len = inner
+                .env
+                .file_len(&part.temp_name)
+                .await
+                .map_err(io_error("inspect", &part.temp_name))?;
+            inner.emit(Event::PartFileChecked {
+                job: part.job,
+                file: part.file,
+                journal_offset: part.journal_offset,
+                file_len,
+            });
+            let target = match recover_part_file(part.journal_offset, file_len) {
+                Recovery::TruncateTo(offset) => offset,
+                Recovery::Restart(reason) => {
+                    // The journal forgets the progress before the file loses its bytes.
+                    inner.queue.borrow_mut().handle_restart(part.job, part.file, reason, None);
+                    inner
+                        .commit()
+                        .await
+                        .map_err(io_error("write the journal in", &inner.config.state_dir))?;
+                    0
+                }
+            };
+            if file_len.is_some_and(|len| len != target) {
+                let file = inner
+                    .env
+                    .open(&part.temp_name, OpenMode::Existing)
+                    .await
+                    .map_err(io_error("open", &part.temp_name))?;
+                file.set_len(target).await.map_err(io_error("truncate", &part.temp_name))?;
+                file.sync_all().await.map_err(io_error("sync", &part.temp_name))?;
+            }
+        }
+        let jobs = inner.queue.borrow().jobs().count();
+        inner.emit(Event::Started { jobs });
+        Ok(Self { inner })
+    }
+
+    /// Runs transfers and timers forever. Spawn it (with `spawn_local`) or await it.
+    pub async fn run(&self) {
+        let inner = &self.inner;
+        loop {
+            let starts: Vec<StartTransfer> =
+                std::iter::from_fn(|| inner.queue.borrow_mut().poll_start()).collect();
+            for start in starts {
+                self.spawn_transfer(start);
+            }
+            // A journal that cannot be written stays dirty; the next commit tries again.
+            let _ = inner.commit().await;
+            let deadline = inner.queue.borrow().poll_timeout();
+            let timer = async {
+                match deadline {
+                    Some(deadline) => tokio::time::sleep_until(inner.started_at + deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = inner.wake.notified() => {}
+                () = timer => inner.queue.borrow_mut().handle_timeout(inner.now()),
+            }
+        }
+    }
+
+    // ----- API -------------------------------------------------------------------------------
+
+    /// `CreateJob`: a new download job, SUSPENDED until [`Engine::resume`].
+    pub async fn create_job(&self, name: &str) -> Result<JobId, ApiError> {
+        let id = self.inner.queue.borrow_mut().create_job(name, JobType::Download)?;
+        self.inner.commit_api().await?;
+        Ok(id)
+    }
+
+    /// `AddFile`.
+    pub async fn add_file(
+        &self,
+        job: JobId,
+        remote_name: &str,
+        local_name: &str,
+    ) -> Result<(), ApiError> {
+        self.inner.queue.borrow_mut().add_file(job, remote_name, local_name)?;
+        self.inner.commit_api().await
+    }
+
+    /// `Resume`.
+    pub async fn resume(&self, job: JobId) -> Result<(), ApiError> {
+        self.inner.queue.borrow_mut().resume(job)?;
+        self.inner.commit_api().await?;
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// `Suspend`: stops the job's transfer (keeping what it received) and parks the job.
+    pub async fn suspend(&self, job: JobId) -> Result<(), ApiError> {
+        self.inner.queue.borrow().check_not_final(job)?;
+        self.stop_transfer(job).await;
+        self.inner.queue.borrow_mut().suspend(job)?;
+        self.inner.commit_api().await
+    }
+
+    /// `Cancel`: the job leaves the queue and its temporary files are deleted.
+    pub async fn cancel(&self, job: JobId) -> Result<(), ApiError> {
+        self.inner.queue.borrow().check_not_final(job)?;
+        self.stop_transfer(job).await;
+        let temps = self.inner.queue.borrow_mut().cancel(job)?;
+        // The cancel is durable first; a power loss before the deletions leaves orphaned
+        // temporary files, never a job that comes back.
+        self.inner.commit_api().await?;
+        self.inner.wake.notify_one();
+        let mut dirs = BTreeSet::new();
+        for temp in &temps {
+            self.inner
+                .env
+                .remove_file(temp)
+                .await
+                .map_err(|error| local_api_error("delete", temp, &error))?;
+            dirs.insert(parent_dir(temp).to_owned());
+        }
+        for dir in dirs {
+            self.inner
+                .env
+                .sync_dir(&dir)
+                .await
+                .map_err(|error| local_api_error("sync", &dir, &error))?;
+        }
+        Ok(())
+    }
+
+    /// `Complete`: renames every transferred file into place and ends the job. Returns S_OK,
+    /// or BG_S_PARTIAL_COMPLETE when files were not transferred (their temporary files are
+    /// deleted). If a rename fails the job keeps its state, as in BITS.
+    pub async fn complete(&self, job: JobId) -> Result<Hresult, ApiError> {
+        self.inner.queue.borrow().check_not_final(job)?;
+        self.stop_transfer(job).await;
+        let plan = self.inner.queue.borrow().complete_plan(job)?;
+        let env = &self.inner.env;
+        let mut dirs = BTreeSet::new();
+        for (temp, local) in &plan.renames {
+            if let Err(error) = env.rename(temp, local).await {
+                // An earlier Complete cut short by a power loss may already have moved it.
+                let moved = error.kind() == std::io::ErrorKind::NotFound
+                    && env.file_len(local).await.ok().flatten().is_some();
+                if !moved {
+                    self.inner.wake.notify_one();
+                    return Err(local_api_error("rename into place", local, &error));
+                }
+            }
+            dirs.insert(parent_dir(local).to_owned());
+        }
+        for dir in &dirs {
+            env.sync_dir(dir).await.map_err(|error| local_api_error("sync", dir, &error))?;
+        }
+        let result = plan.result();
+        self.inner.queue.borrow_mut().finish_complete(job, result);
+        self.inner.commit_api().await?;
+        for temp in &plan.deletions {
+            env.remove_file(temp).await.map_err(|error| local_api_error("delete", temp, &error))?;
+        }
+        self.inner.wake.notify_one();
+        Ok(result)
+    }
+
+    pub async fn set_priority(&self, job: JobId, priority: Priority) -> Result<(), ApiError> {
+        self.inner.queue.borrow_mut().set_priority(job, priority)?;
+        self.inner.commit_api().await?;
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// `SetMinimumRetryDelay` (raised to at least five seconds).
+    pub async fn set_minimum_retry_delay(
+        &self,
+        job: JobId,
+        delay: Duration,
+    ) -> Result<(), ApiError> {
+        self.inner.queue.borrow_mut().set_minimum_retry_delay(job, delay)?;
+        self.inner.commit_api().await
+    }
+
+    /// `SetNoProgressTimeout` (0 means: never retry).
+    pub async fn set_no_progress_timeout(
+        &self,
+        job: JobId,
+        timeout: Duration,
+    ) -> Result<(), ApiError> {
+        self.inner.queue.borrow_mut().set_no_progress_timeout(job, timeout)?;
+        self.inner.commit_api().await?;
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    pub fn job(&self, job: JobId) -> Option<JobInfo> {
+        self.inner.queue.borrow().job(job).map(|job| JobInfo {
+            id: job.id,
+            name: job.name.clone(),
+            state: job.state,
+            priority: job.priority,
+            progress: job.progress(),
+            error: job.error.clone(),
+            files: job
+                .files
+                .iter()
+                .map(|file| FileInfo {
+                    remote_name: file.remote_name.clone(),
+                    local_name: file.local_name.clone(),
+                    transferred: file.transferred,
+                })
+                .collect(),
+        })
+    }
+
+    /// `EnumJobs`: every job in the queue, by id.
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        let ids: Vec<JobId> = self.inner.queue.borrow().jobs().map(|job| job.id).collect();
+        ids.into_iter().filter_map(|id| self.job(id)).collect()
+    }
+
+    // ----- transfers ---------------------------------------------------------------------------
+
+    fn spawn_transfer(&self, start: StartTransfer) {
+        let stop = Rc::new(StopSignal::default());
+        let (inner, task_stop) = (self.inner.clone(), stop.clone());
+        let job = start.job;
+        let task = tokio::task::spawn_local(async move {
+            let file = start.file;
+            let outcome = transfer::run(&inner, start, &task_stop).await;
+            inner.finish_transfer(job, file, outcome).await;
+        });
+        self.inner.transfers.borrow_mut().insert(job, RunningTransfer { stop, task });
+    }
+
+    /// Stops the job's transfer, if one runs, and waits until it has checkpointed and ended.
+    async fn stop_transfer(&self, job: JobId) {
+        let running = self.inner.transfers.borrow_mut().remove(&job);
+        if let Some(running) = running {
+            running.stop.request();
+            // A transfer that panicked has nothing left to clean up.
+            let _ = running.task.await;
+        }
+    }
+}
+
+impl<E: Env> Inner<E> {
+    /// Monotonic time since start-up.
+    pub(crate) fn now(&self) -> Duration {
+        self.started_at.elapsed()
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        self.sink.on_event(&event);
+    }
+
+    /// Persists the queue if it changed, then publishes the events recorded with the change:
+    /// nobody hears of a change that a power loss could still undo.
+    pub(crate) async fn commit(&self) -> std::io::Result<()> {
+        let (journal, events) = {
+            let mut queue = self.queue.borrow_mut();
+            let journal =
+                queue.take_dirty().then(|| queue.to_journal(self.now(), self.env.unix_time()));
+            (journal, queue.take_events())
+        };
+        let saved = match journal {
+            Some(journal) => self.store.save(&self.env, &journal.encode()).await,
+            None => Ok(()),
+        };
+        if saved.is_err() {
+            // Try again at the next commit; the state in memory is still the truth.
+            self.queue.borrow_mut().mark_dirty();
+        }
+        for event in &events {
+            self.sink.on_event(event);
+        }
+        saved
+    }
+
+    async fn commit_api(&self) -> Result<(), ApiError> {
+        self.commit().await.map_err(|error| {
+            ApiError::new(Hresult::GEN_FAILURE, format!("cannot write the job journal: {error}"))
+        })
+    }
+
+    /// Checkpoint and other mid-transfer commits; a journal that cannot be written stops the
+    /// transfer with an error blamed on the engine.
+    async fn commit_transfer(&self) -> Result<(), TransferError> {
+        self.commit().await.map_err(|error| {
+            TransferError::new(
+                Hresult::GEN_FAILURE,
+                ErrorContext::GeneralQueueManager,
+                format!("cannot write the job journal: {error}"),
+            )
+        })
+    }
+
+    pub(crate) async fn connected(&self, job: JobId) -> Result<(), TransferError> {
+        self.queue.borrow_mut().handle_connected(job);
+        self.commit_transfer().await
+    }
+
+    pub(crate) async fn remote_info(
+        &self,
+        job: JobId,
+        file: usize,
+        remote: &RemoteInfo,
+    ) -> Result<(), TransferError> {
+        self.queue.borrow_mut().handle_remote_info(job, file, remote);
+        self.commit_transfer().await
+    }
+
+    /// Forgets the file's progress durably; only then may the caller truncate the file.
+    pub(crate) async fn restart(
+        &self,
+        job: JobId,
+        file: usize,
+        reason: RestartReason,
+        remote: Option<&RemoteInfo>,
+    ) -> Result<(), TransferError> {
+        self.queue.borrow_mut().handle_restart(job, file, reason, remote);
+        self.commit_transfer().await
+    }
+
+    /// Records bytes `0..offset` as durable; the caller synced them first.
+    pub(crate) async fn checkpoint(
+        &self,
+        job: JobId,
+        file: usize,
+        offset: u64,
+    ) -> Result<(), TransferError> {
+        self.queue.borrow_mut().handle_checkpoint(job, file, offset);
+        self.commit_transfer().await
+    }
+
+    async fn finish_transfer(&self, job: JobId, file: usize, outcome: Outcome) {
+        {
+            let mut queue = self.queue.borrow_mut();
+            match outcome {
+                Outcome::Transferred => queue.handle_file_transferred(job, file),
+                Outcome::Failed(error) => queue.handle_failure(self.now(), job, file, error),
+                Outcome::Stopped => queue.handle_stopped(job),
+            }
+        }
+        // No new transfer of this job can be in the map yet: the driver starts one only after
+        // the queue saw this one end, just above, with no await in between.
+        self.transfers.borrow_mut().remove(&job);
+        // A journal that cannot be written stays dirty; the next commit tries again.
+        let _ = self.commit().await;
+        self.wake.notify_one();
+    }
+}
+
+fn local_api_error(action: &str, path: &str, error: &std::io::Error) -> ApiError {
+    let transfer = TransferError::local_io(&format!("{action} `{path}`"), error);
+    ApiError::new(transfer.code, transfer.detail)
+}

@@ -1,0 +1,84 @@
+//! The one seam between the engine and the world: TCP connections, files, and the wall clock.
+//!
+//! Everything else the engine needs is plain tokio: monotonic time and sleeps come from
+//! `tokio::time`, which turmoil already simulates (each simulated host runs a paused runtime).
+//! [`TokioEnv`] is the real world; the simulator supplies its own `Env` on turmoil's sockets
+//! and simulated disk, so the same engine code runs in both.
+//!
+//! Paths are `/`-separated strings, as the journal stores them.
+
+mod tokio;
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+pub use self::tokio::TokioEnv;
+use ::tokio::io::{AsyncRead, AsyncWrite};
+
+/// How [`Env::open`] opens a file. Every mode allows reading and writing.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum OpenMode {
+    /// Open an existing file; fail with `NotFound` if there is none.
+    Existing,
+    /// Open the file, creating it empty if it is missing.
+    Create,
+    /// Create the file, or cut an existing one to length 0.
+    Truncate,
+}
+
+/// Positional file IO. A write is durable only after `sync_data` (its bytes) or `sync_all`
+/// (bytes and length); a new or renamed directory entry only after [`Env::sync_dir`].
+pub trait FileIo {
+    fn write_all_at(&self, bytes: &[u8], offset: u64) -> impl Future<Output = io::Result<()>>;
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many (0 at end of file).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> impl Future<Output = io::Result<usize>>;
+    fn set_len(&self, len: u64) -> impl Future<Output = io::Result<()>>;
+    fn sync_data(&self) -> impl Future<Output = io::Result<()>>;
+    fn sync_all(&self) -> impl Future<Output = io::Result<()>>;
+}
+
+/// What the engine needs from the machine it runs on.
+pub trait Env: 'static {
+    type Conn: AsyncRead + AsyncWrite + Unpin + 'static;
+    type File: FileIo + 'static;
+
+    /// Opens a TCP connection. Callers bound it with their own timeout.
+    fn connect(&self, host: &str, port: u16) -> impl Future<Output = io::Result<Self::Conn>>;
+    fn open(&self, path: &str, mode: OpenMode) -> impl Future<Output = io::Result<Self::File>>;
+    /// The whole file, or `None` if it does not exist.
+    fn read(&self, path: &str) -> impl Future<Output = io::Result<Option<Vec<u8>>>>;
+    /// The file's length, or `None` if it does not exist.
+    fn file_len(&self, path: &str) -> impl Future<Output = io::Result<Option<u64>>>;
+    /// Atomically replaces `to` with `from`.
+    fn rename(&self, from: &str, to: &str) -> impl Future<Output = io::Result<()>>;
+    /// Removes a file; a missing file is not an error.
+    fn remove_file(&self, path: &str) -> impl Future<Output = io::Result<()>>;
+    fn create_dir_all(&self, path: &str) -> impl Future<Output = io::Result<()>>;
+    /// Makes the directory's entries (created, renamed, removed files) durable.
+    fn sync_dir(&self, path: &str) -> impl Future<Output = io::Result<()>>;
+    /// Wall-clock time since the Unix epoch. Only the journal uses it, to carry timers across
+    /// a restart; everything else runs on monotonic time.
+    fn unix_time(&self) -> Duration;
+}
+
+/// The directory part of a `/`-separated path (`/` for files at the root).
+pub fn parent_dir(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(slash) => &path[..slash],
+        None => ".",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parent_dir;
+
+    #[test]
+    fn parents_of_paths() {
+        assert_eq!(parent_dir("/downloads/a.bin"), "/downloads");
+        assert_eq!(parent_dir("/a.bin"), "/");
+        assert_eq!(parent_dir("a.bin"), ".");
+    }
+}

@@ -1,0 +1,423 @@
+//! One file's download over an [`Env`]: open the temporary file, connect, HEAD, decide where
+//! to resume, GET, and stream the body to disk with checkpoints. Linear async code; every
+//! decision is a call into `crate::core`, every wait is bounded by a timeout and by the
+//! job's stop signal.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{
+    ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, HOST, IF_RANGE, RANGE, USER_AGENT,
+};
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::task::JoinHandle;
+
+use crate::config::USER_AGENT as USER_AGENT_VALUE;
+use crate::core::defect::Defect;
+use crate::core::error::{TransferError, TransportFailure};
+use crate::core::event::Event;
+use crate::core::hresult::Hresult;
+use crate::core::http::{
+    BodyPlan, RemoteInfo, RemoteUrl, check_get_response, parse_head, plan_get, range_header,
+};
+use crate::core::job::JobId;
+use crate::core::queue::StartTransfer;
+use crate::core::resume::{
+    DurableFile, Recovery, RestartReason, ResumeDecision, decide_resume, recover_part_file,
+};
+use crate::engine::{Inner, StopSignal};
+use crate::env::{Env, FileIo, OpenMode, parent_dir};
+
+/// How a transfer of one file ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Every byte is durable.
+    Transferred,
+    Failed(TransferError),
+    /// The engine asked it to stop (Suspend, Cancel, Complete); what arrived is durable.
+    Stopped,
+}
+
+/// Restarts from byte 0 allowed within one transfer. A server whose file changes at every
+/// request would otherwise keep us in a loop; past this the retry timer paces us instead.
+const RESTARTS_PER_TRANSFER_MAX: u32 = 3;
+
+enum Interrupt {
+    Stopped,
+    Failed(TransferError),
+}
+
+impl From<TransferError> for Interrupt {
+    fn from(error: TransferError) -> Self {
+        Self::Failed(error)
+    }
+}
+
+/// What one round of GETs on a connection achieved.
+enum Fetched {
+    Complete,
+    RemoteChanged(String),
+}
+
+pub(crate) async fn run<E: Env>(
+    inner: &Inner<E>,
+    start: StartTransfer,
+    stop: &StopSignal,
+) -> Outcome {
+    let url = match RemoteUrl::parse(&start.remote_name) {
+        Ok(url) => url,
+        Err(error) => return Outcome::Failed(TransferError::remote(error.code, error.message)),
+    };
+    let mut transfer = FileTransfer {
+        inner,
+        stop,
+        job: start.job,
+        file: start.file,
+        url,
+        temp: start.temp_name,
+        durable: start.durable,
+    };
+    match transfer.download().await {
+        Ok(()) => Outcome::Transferred,
+        Err(Interrupt::Stopped) => Outcome::Stopped,
+        Err(Interrupt::Failed(error)) => Outcome::Failed(error),
+    }
+}
+
+struct FileTransfer<'a, E: Env> {
+    inner: &'a Inner<E>,
+    stop: &'a StopSignal,
+    job: JobId,
+    file: usize,
+    url: RemoteUrl,
+    temp: String,
+    /// What the journal says about this file right now; kept equal to it by every commit.
+    durable: DurableFile,
+}
+
+/// One HTTP/1.1 connection; its background task ends when this is dropped.
+struct Connection {
+    sender: SendRequest<Empty<Bytes>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // A connection wedged by a dropped link never ends on its own.
+        self.task.abort();
+    }
+}
+
+impl<E: Env> FileTransfer<'_, E> {
+    async fn download(&mut self) -> Result<(), Interrupt> {
+        let part = self.open_part_file().await?;
+        let mut restarts = 0;
+        loop {
+            let mut connection = self.connect().await?;
+            let remote = self.head(&mut connection).await?;
+            self.inner.connected(self.job).await?;
+            let offset = match decide_resume(&self.durable, &remote, self.inner.config.defects) {
+                ResumeDecision::Continue { offset } => {
+                    self.inner.remote_info(self.job, self.file, &remote).await?;
+                    self.durable.size = Some(remote.size);
+                    self.durable.validators = remote.validators.clone();
+                    offset
+                }
+                ResumeDecision::Restart(reason) => {
+                    self.restart(&part, reason, Some(&remote)).await?;
+                    0
+                }
+            };
+            match self.fetch(&mut connection, &part, &remote, offset).await? {
+                Fetched::Complete => return Ok(()),
+                Fetched::RemoteChanged(detail) => {
+                    restarts += 1;
+                    if restarts > RESTARTS_PER_TRANSFER_MAX {
+                        return Err(Interrupt::Failed(TransportFailure::Malformed.into_error(
+                            format!("the remote file changed {restarts} times during one transfer"),
+                        )));
+                    }
+                    self.restart(&part, RestartReason::ChangedDuringTransfer { detail }, None)
+                        .await?;
+                }
+            }
+        }
+    }
+
+    /// Opens (or creates, durably) the temporary file and cuts it to the durable offset:
+    /// bytes past it were never vouched for by the journal.
+    async fn open_part_file(&mut self) -> Result<E::File, Interrupt> {
+        let env = &self.inner.env;
+        let local = |action: &'static str| {
+            let path = self.temp.clone();
+            move |error: std::io::Error| {
+                TransferError::local_io(&format!("{action} `{path}`"), &error)
+            }
+        };
+        let file_len = env.file_len(&self.temp).await.map_err(local("inspect"))?;
+        let part = env.open(&self.temp, OpenMode::Create).await.map_err(local("create"))?;
+        if file_len.is_none() {
+            part.sync_all().await.map_err(local("sync"))?;
+            env.sync_dir(parent_dir(&self.temp)).await.map_err(local("sync the directory of"))?;
+        }
+        match recover_part_file(self.durable.offset, file_len.or(Some(0))) {
+            Recovery::TruncateTo(offset) => {
+                part.set_len(offset).await.map_err(local("truncate"))?
+            }
+            Recovery::Restart(reason) => self.restart(&part, reason, None).await?,
+        }
+        Ok(part)
+    }
+
+    /// Forgets the file's progress: the journal first, then the bytes.
+    async fn restart(
+        &mut self,
+        part: &E::File,
+        reason: RestartReason,
+        remote: Option<&RemoteInfo>,
+    ) -> Result<(), Interrupt> {
+        self.inner.restart(self.job, self.file, reason, remote).await?;
+        self.durable = DurableFile {
+            size: remote.map(|remote| remote.size),
+            validators: remote.map(|remote| remote.validators.clone()).unwrap_or_default(),
+            offset: 0,
+        };
+        part.set_len(0).await.map_err(|error| {
+            TransferError::local_io(&format!("truncate `{}`", self.temp), &error)
+        })?;
+        Ok(())
+    }
+
+    async fn connect(&self) -> Result<Connection, Interrupt> {
+        let (host, port) = (&self.url.host, self.url.port);
+        self.inner.emit(Event::Connecting {
+            job: self.job,
+            file: self.file,
+            host: host.clone(),
+            port,
+        });
+        let config = &self.inner.config;
+        let stream = self
+            .bounded(config.connect_timeout, "connect", self.inner.env.connect(host, port))
+            .await?;
+        let stream = stream.map_err(|error| {
+            let failure = match error.kind() {
+                std::io::ErrorKind::NotFound => TransportFailure::NameNotResolved,
+                std::io::ErrorKind::TimedOut => TransportFailure::TimedOut,
+                _ => TransportFailure::Refused,
+            };
+            failure.into_error(format!("connect to {host}:{port}: {error}"))
+        })?;
+        let handshake = http1::handshake(TokioIo::new(stream));
+        let (sender, driver) = self
+            .bounded(config.send_timeout, "HTTP handshake", handshake)
+            .await?
+            .map_err(hyper_error)?;
+        let task = tokio::task::spawn_local(async move {
+            // Errors surface on the request futures; the task itself has nothing to report.
+            let _ = driver.await;
+        });
+        Ok(Connection { sender, task })
+    }
+
+    async fn head(&self, connection: &mut Connection) -> Result<RemoteInfo, Interrupt> {
+        let response = self.send(connection, Method::HEAD, None, None).await?;
+        Ok(parse_head(response.status().as_u16(), response.headers())?)
+    }
+
+    /// GETs on one connection until the file is complete or changed remotely.
+    async fn fetch(
+        &mut self,
+        connection: &mut Connection,
+        part: &E::File,
+        remote: &RemoteInfo,
+        mut offset: u64,
+    ) -> Result<Fetched, Interrupt> {
+        loop {
+            let Some(plan) = plan_get(remote, offset, self.inner.config.defects) else {
+                if self.durable.offset != remote.size {
+                    self.make_durable(part, remote.size).await?;
+                }
+                return Ok(Fetched::Complete);
+            };
+            let range = plan.range.as_ref().map(range_header);
+            let response = self.send(connection, Method::GET, range, plan.if_range.clone()).await?;
+            let (head, body) = response.into_parts();
+            match check_get_response(&plan, remote, head.status.as_u16(), &head.headers)? {
+                BodyPlan::RemoteChanged { reason } => return Ok(Fetched::RemoteChanged(reason)),
+                BodyPlan::Accept { start, length } => {
+                    offset = self.receive(body, part, start, length).await?;
+                }
+            }
+        }
+    }
+
+    /// Writes a body at `start`, checkpointing as the policy says, and always making what
+    /// arrived durable before reporting how the body ended. Returns the new durable offset.
+    async fn receive(
+        &mut self,
+        mut body: Incoming,
+        part: &E::File,
+        start: u64,
+        length: u64,
+    ) -> Result<u64, Interrupt> {
+        let (policy, receive_timeout) =
+            (self.inner.config.checkpoint, self.inner.config.receive_timeout);
+        let mut written = 0u64;
+        let mut unsynced = 0u64;
+        let mut last_checkpoint = self.inner.now();
+        let ended: Result<(), Interrupt> = loop {
+            let frame =
+                match self.bounded(receive_timeout, "wait for body data", body.frame()).await {
+                    Ok(frame) => frame,
+                    Err(interrupt) => break Err(interrupt),
+                };
+            let data = match frame {
+                None if written == length => break Ok(()),
+                None => break Err(TransportFailure::Closed.into_error("body ended early").into()),
+                Some(Err(error)) => break Err(hyper_error(error).into()),
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_trailers) => continue,
+                },
+            };
+            if written + data.len() as u64 > length {
+                break Err(TransportFailure::Malformed
+                    .into_error("body longer than its Content-Length")
+                    .into());
+            }
+            if let Err(error) = part.write_all_at(&data, start + written).await {
+                break Err(
+                    TransferError::local_io(&format!("write `{}`", self.temp), &error).into()
+                );
+            }
+            written += data.len() as u64;
+            unsynced += data.len() as u64;
+            let now = self.inner.now();
+            if policy.is_due(unsynced, now.saturating_sub(last_checkpoint)) {
+                if let Err(interrupt) = self.make_durable(part, start + written).await {
+                    break Err(interrupt);
+                }
+                unsynced = 0;
+                last_checkpoint = now;
+            }
+        };
+        let end = start + written;
+        let synced =
+            if end > self.durable.offset { self.make_durable(part, end).await } else { Ok(()) };
+        self.inner.emit(Event::BodyEnded {
+            job: self.job,
+            file: self.file,
+            start,
+            received: written,
+        });
+        ended.and(synced).map(|()| end)
+    }
+
+    /// Syncs the data, then records it in the journal (data first, or a power loss could
+    /// leave a journal that vouches for bytes the disk never got).
+    async fn make_durable(&mut self, part: &E::File, offset: u64) -> Result<(), Interrupt> {
+        if !self.inner.config.defects.contains(Defect::SkipDataSync) {
+            part.sync_data().await.map_err(|error| {
+                TransferError::local_io(&format!("sync `{}`", self.temp), &error)
+            })?;
+        }
+        self.inner.checkpoint(self.job, self.file, offset).await?;
+        self.durable.offset = offset;
+        Ok(())
+    }
+
+    /// Sends one request and waits for its response head.
+    async fn send(
+        &self,
+        connection: &mut Connection,
+        method: Method,
+        range: Option<String>,
+        if_range: Option<String>,
+    ) -> Result<Response<Incoming>, Interrupt> {
+        let config = &self.inner.config;
+        self.bounded(config.send_timeout, "wait for the connection", connection.sender.ready())
+            .await?
+            .map_err(hyper_error)?;
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(&self.url.path_and_query)
+            .header(HOST, &self.url.authority)
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .header(ACCEPT_ENCODING, "identity");
+        if let Some(range) = &range {
+            request = request.header(RANGE, range);
+            if let Some(validator) = &if_range {
+                request = request.header(IF_RANGE, validator);
+            }
+        }
+        let request = request.body(Empty::new()).map_err(|error| {
+            TransferError::remote(
+                Hresult::E_INVALIDARG,
+                format!("cannot build a request for this remote name: {error}"),
+            )
+        })?;
+        self.inner.emit(Event::Request {
+            job: self.job,
+            file: self.file,
+            method: method_name(&method),
+            range,
+        });
+        let response = self
+            .bounded(
+                config.receive_timeout,
+                "wait for the response",
+                connection.sender.send_request(request),
+            )
+            .await?
+            .map_err(hyper_error)?;
+        let headers = response.headers();
+        let text =
+            |name| headers.get(name).and_then(|value: &http::HeaderValue| value.to_str().ok());
+        self.inner.emit(Event::Response {
+            job: self.job,
+            file: self.file,
+            status: response.status().as_u16(),
+            content_length: text(CONTENT_LENGTH).and_then(|value| value.parse().ok()),
+            content_range: text(CONTENT_RANGE).map(str::to_owned),
+        });
+        Ok(response)
+    }
+
+    /// Awaits `work` for at most `limit`, and not past a stop request.
+    async fn bounded<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        work: impl Future<Output = T>,
+    ) -> Result<T, Interrupt> {
+        tokio::select! {
+            biased;
+            () = self.stop.requested() => Err(Interrupt::Stopped),
+            result = tokio::time::timeout(limit, work) => result.map_err(|_| {
+                Interrupt::Failed(TransportFailure::TimedOut.into_error(format!("{what}: nothing within {limit:?}")))
+            }),
+        }
+    }
+}
+
+fn method_name(method: &Method) -> &'static str {
+    if method == Method::HEAD { "HEAD" } else { "GET" }
+}
+
+/// Names what hyper saw go wrong in BITS terms.
+fn hyper_error(error: hyper::Error) -> TransferError {
+    let failure = if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
+        TransportFailure::Malformed
+    } else if error.is_timeout() {
+        TransportFailure::TimedOut
+    } else {
+        TransportFailure::Closed
+    };
+    failure.into_error(error.to_string())
+}
