@@ -1,1 +1,37 @@
-pub fn x() {}
+//! bitsim: a deterministic network simulator and conformance suite for `bitsim-engine`.
+//!
+//! A scenario file (servers, jobs, faults, expected outcome) and a seed become a turmoil
+//! simulation; the engine runs unchanged on a simulated host; every run is judged by oracles
+//! and replays bit for bit from its seed.
+//!
+//! # Map
+//! - [`scenario`]: the TOML format, its units, and validation with file:line errors.
+//! - [`world`]: scenario + seed -> turmoil `Sim`; the step loop that applies faults.
+//! - [`timeline`]: fixed and seed-drawn faults as timed actions.
+//! - [`origin`]: HTTP servers with deterministic content and field-seen misbehaviours.
+//! - [`app`]: the client program beside the engine (creates, completes, reads back).
+//! - [`env`]: `TurmoilEnv`, the engine's `Env` on simulated sockets and disk.
+//! - [`content`]: the content of every served file, from the seed.
+//! - [`trace`]: the event record (JSON Lines, compact text, hash).
+//! - [`book`]: per-job facts read from the trace.
+//! - [`oracle`]: the properties every run must have.
+//! - [`report`]: a judged run: verdict, figures, replay line.
+//! - [`gate`]: every scenario for every seed.
+//!
+//! # Determinism
+//! Everything random comes from the run's seed: turmoil's RNG (latency, fs faults), the
+//! random faults (ChaCha8), the content. The epoch is fixed. No `HashMap` iteration, no
+//! threads inside a simulation, every `select!` biased; `clippy.toml` enforces the bans.
+
+pub mod app;
+pub mod book;
+pub mod content;
+pub mod env;
+pub mod gate;
+pub mod oracle;
+pub mod origin;
+pub mod report;
+pub mod scenario;
+pub mod timeline;
+pub mod trace;
+pub mod world;

@@ -41,6 +41,32 @@ pub enum RestartReason {
     PartFileMissing { journal_offset: u64 },
 }
 
+impl std::fmt::Display for RestartReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SizeChanged { old, new } => {
+                write!(f, "the remote size changed from {old} to {new}")
+            }
+            Self::VersionChanged { validator } => write!(f, "the remote {validator} changed"),
+            Self::ChangedDuringTransfer { detail } => {
+                write!(f, "the remote file changed during the transfer ({detail})")
+            }
+            Self::PartFileShort { journal_offset, file_len } => {
+                write!(
+                    f,
+                    "the temporary file has {file_len} bytes but the journal vouched for {journal_offset}"
+                )
+            }
+            Self::PartFileMissing { journal_offset } => {
+                write!(
+                    f,
+                    "the temporary file is missing but the journal vouched for {journal_offset} bytes"
+                )
+            }
+        }
+    }
+}
+
 /// Where a transfer of one file begins.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub enum ResumeDecision {

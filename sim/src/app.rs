@@ -1,0 +1,166 @@
+//! The client program on the engine's host: what a real BITS client does with the API. It
+//! creates the scenario's jobs (once: after a reboot it adopts the jobs the engine restored),
+//! completes each job when it is TRANSFERRED, and reads the completed files back so the
+//! oracles can check every byte.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bitsim_engine::{ApiError, Engine, Event, EventSink, JobId, JobInfo, JobState};
+use tokio::sync::Notify;
+use turmoil::fs::shim::std::fs as simfs;
+
+use crate::content::Fnv64;
+use crate::env::TurmoilEnv;
+use crate::scenario::{ENGINE_HOST, Job};
+use crate::trace::{Recorder, SimEvent};
+
+/// Records every engine event in the trace and wakes the program on state changes.
+pub struct SimSink {
+    pub recorder: Recorder,
+    pub wake: Rc<Notify>,
+}
+
+impl EventSink for SimSink {
+    fn on_event(&self, event: &Event) {
+        self.recorder.record(ENGINE_HOST, event.clone());
+        if matches!(event, Event::StateChanged { .. }) {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Runs the program forever.
+pub async fn run(
+    engine: Engine<TurmoilEnv>,
+    jobs: Rc<[Job]>,
+    recorder: Recorder,
+    wake: Rc<Notify>,
+) {
+    let app = App { engine, recorder };
+    app.prepare_directories(&jobs);
+    app.reconcile(&jobs).await;
+    loop {
+        for info in app.engine.jobs() {
+            if info.state == JobState::Transferred {
+                app.complete(&info, &jobs).await;
+            }
+        }
+        wake.notified().await;
+    }
+}
+
+struct App {
+    engine: Engine<TurmoilEnv>,
+    recorder: Recorder,
+}
+
+impl App {
+    /// BITS needs the destination directories to exist; the program makes them durably.
+    fn prepare_directories(&self, jobs: &[Job]) {
+        let dirs: std::collections::BTreeSet<&str> = jobs
+            .iter()
+            .flat_map(|job| &job.files)
+            .map(|file| bitsim_engine::env::parent_dir(&file.local))
+            .collect();
+        for dir in dirs {
+            let mut ancestor = String::new();
+            let result = simfs::create_dir_all(dir).and_then(|()| {
+                for part in dir.split('/').filter(|part| !part.is_empty()) {
+                    simfs::sync_dir(if ancestor.is_empty() { "/" } else { &ancestor })?;
+                    ancestor = format!("{ancestor}/{part}");
+                }
+                Ok(())
+            });
+            if let Err(error) = result {
+                self.failed("create_dir", None, &error.to_string());
+            }
+        }
+    }
+
+    /// Creates the jobs the engine does not have yet and finishes setting up those it has
+    /// (a power loss may have cut the set-up short).
+    async fn reconcile(&self, jobs: &[Job]) {
+        let existing: BTreeMap<String, JobInfo> =
+            self.engine.jobs().into_iter().rev().map(|info| (info.name.clone(), info)).collect();
+        for spec in jobs {
+            let (id, files_known, state) = match existing.get(&spec.name) {
+                Some(info) => (info.id, info.files.len(), info.state),
+                None if spec.files.iter().all(|file| simfs::exists(&file.local)) => continue,
+                None => match self.engine.create_job(&spec.name).await {
+                    Ok(id) => (id, 0, JobState::Suspended),
+                    Err(error) => {
+                        self.failed("create_job", None, &error.to_string());
+                        continue;
+                    }
+                },
+            };
+            if let Err(error) = self.set_up(id, spec, files_known, state).await {
+                self.failed("set_up", Some(id), &error.to_string());
+            }
+        }
+    }
+
+    async fn set_up(
+        &self,
+        id: JobId,
+        spec: &Job,
+        files_known: usize,
+        state: JobState,
+    ) -> Result<(), ApiError> {
+        if state.is_final() {
+            return Ok(());
+        }
+        self.engine.set_priority(id, spec.priority).await?;
+        if let Some(delay) = spec.retry_delay {
+            self.engine.set_minimum_retry_delay(id, delay.0).await?;
+        }
+        if let Some(timeout) = spec.no_progress_timeout {
+            self.engine.set_no_progress_timeout(id, timeout.0).await?;
+        }
+        for file in spec.files.iter().skip(files_known) {
+            self.engine.add_file(id, file.remote.get_ref(), &file.local).await?;
+        }
+        if state == JobState::Suspended {
+            self.engine.resume(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Completes a transferred job and reads its files back.
+    async fn complete(&self, info: &JobInfo, jobs: &[Job]) {
+        if let Err(error) = self.engine.complete(info.id).await {
+            self.failed("complete", Some(info.id), &error.to_string());
+            return;
+        }
+        let Some(spec) = jobs.iter().find(|job| job.name == info.name) else { return };
+        for (index, file) in spec.files.iter().enumerate() {
+            match simfs::read(&file.local) {
+                Ok(bytes) => {
+                    let mut hasher = Fnv64::default();
+                    hasher.write(&bytes);
+                    self.recorder.record(
+                        ENGINE_HOST,
+                        SimEvent::FileVerified {
+                            job: info.id,
+                            file: index,
+                            local: file.local.clone(),
+                            len: bytes.len() as u64,
+                            hash: format!("{:016x}", hasher.finish()),
+                        },
+                    );
+                }
+                Err(error) => {
+                    self.failed("read back", Some(info.id), &format!("{}: {error}", file.local))
+                }
+            }
+        }
+    }
+
+    fn failed(&self, call: &str, job: Option<JobId>, error: &str) {
+        self.recorder.record(
+            ENGINE_HOST,
+            SimEvent::AppCallFailed { call: call.to_owned(), job, error: error.to_owned() },
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! The `bitsim` command line: run one scenario, gate on all of them, or fetch a real URL with
+//! the same engine.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use bitsim::gate::{self, GateScenario};
+use bitsim::report::run_and_judge;
+use bitsim::scenario::Scenario;
+use bitsim_engine::core::defect::Defects;
+use clap::{Parser, Subcommand};
+
+/// Exit code when every oracle held.
+const EXIT_PASS: u8 = 0;
+/// Exit code when an oracle failed.
+const EXIT_FAIL: u8 = 1;
+/// Exit code for bad input: an unreadable or invalid scenario, bad arguments (as clap).
+const EXIT_BAD_INPUT: u8 = 2;
+
+/// The directory `bitsim gate` runs when given no scenarios.
+const SCENARIO_DIR: &str = "scenarios";
+
+#[derive(Parser)]
+#[command(
+    name = "bitsim",
+    version,
+    about = "Deterministic simulator and conformance suite for a BITS 2.0 transfer engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario with one seed; print the verdict, figures and the replay line.
+    Run {
+        scenario: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write the trace as JSON Lines (one event per line, simulated time first).
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Also print the trace in compact text form.
+        #[arg(long)]
+        verbose: bool,
+        #[command(flatten)]
+        defects: DefectArgs,
+    },
+    /// Run every scenario (default: all of scenarios/) for every seed; fail on any violation.
+    Gate {
+        scenarios: Vec<PathBuf>,
+        /// Seeds as `A..B` (B exclusive) or `N`.
+        #[arg(long, default_value = "0..20", value_parser = gate::parse_seeds)]
+        seeds: std::ops::Range<u64>,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[command(flatten)]
+        defects: DefectArgs,
+    },
+    /// Download a real URL with the engine on real sockets and files.
+    Fetch {
+        url: String,
+        /// Where the file appears once complete.
+        destination: PathBuf,
+        /// Where the engine keeps its journal.
+        #[arg(long, default_value = ".bitsim-state")]
+        state_dir: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct DefectArgs {
+    /// Switch on a deliberate engine bug (builds with the `defects` feature only).
+    #[arg(long = "defect", value_name = "NAME")]
+    names: Vec<String>,
+}
+
+impl DefectArgs {
+    fn defects(&self) -> anyhow::Result<Defects> {
+        #[allow(unused_mut)]
+        let mut defects = Defects::default();
+        for name in &self.names {
+            let known = bitsim_engine::core::defect::Defect::ALL
+                .into_iter()
+                .find(|defect| defect.name() == name);
+            let Some(defect) = known else { anyhow::bail!("unknown defect `{name}`") };
+            #[cfg(feature = "defects")]
+            {
+                defects = defects.with(defect);
+            }
+            #[cfg(not(feature = "defects"))]
+            anyhow::bail!("`--defect {}` needs a build with `--features defects`", defect.name());
+        }
+        Ok(defects)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { scenario, seed, trace, verbose, defects } => {
+            run(&scenario, seed, trace.as_deref(), verbose, &defects)
+        }
+        Command::Gate { scenarios, seeds, jobs, defects } => gate(scenarios, seeds, jobs, &defects),
+        Command::Fetch { url, destination, state_dir } => {
+            fetch::fetch(&url, &destination, &state_dir)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("bitsim: {error:#}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn run(
+    path: &Path,
+    seed: u64,
+    trace: Option<&Path>,
+    verbose: bool,
+    defects: &DefectArgs,
+) -> anyhow::Result<u8> {
+    let scenario = Scenario::load(path)?;
+    let report = run_and_judge(&scenario, &path.display().to_string(), seed, defects.defects()?);
+    if let Some(trace_path) = trace {
+        std::fs::write(trace_path, report.outcome.trace.jsonl())
+            .with_context(|| format!("cannot write {}", trace_path.display()))?;
+    }
+    if verbose {
+        print!("{}", report.outcome.trace.compact());
+    }
+    print!("{}", report.render(&scenario));
+    Ok(if report.passed() { EXIT_PASS } else { EXIT_FAIL })
+}
+
+fn gate(
+    paths: Vec<PathBuf>,
+    seeds: std::ops::Range<u64>,
+    jobs: Option<usize>,
+    defects: &DefectArgs,
+) -> anyhow::Result<u8> {
+    let paths = if paths.is_empty() { scenario_files(Path::new(SCENARIO_DIR))? } else { paths };
+    let scenarios = paths
+        .iter()
+        .map(|path| {
+            Ok(GateScenario { path: path.display().to_string(), scenario: Scenario::load(path)? })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let workers =
+        jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "bitsim gate: {} scenarios x seeds {}..{} on {workers} threads",
+        scenarios.len(),
+        seeds.start,
+        seeds.end
+    );
+    let result = gate::run(&scenarios, seeds, defects.defects()?, workers, |_| {});
+    print!("{}", result.table());
+    Ok(if result.passed() { EXIT_PASS } else { EXIT_FAIL })
+}
+
+/// Every `*.toml` in `dir`, sorted by name.
+fn scenario_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!("cannot list {} (run from the repository root, or name scenarios)", dir.display())
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    anyhow::ensure!(!files.is_empty(), "no scenario files in {}", dir.display());
+    Ok(files)
+}
+
+mod fetch;

@@ -1,0 +1,199 @@
+//! `TurmoilEnv`: the engine's [`Env`] on turmoil's simulated sockets and disk.
+//!
+//! The disk is turmoil's `unstable-fs` shim: writes are pending until synced, a power loss
+//! (`Sim::crash`) discards them (or tears them), and directory entries need `sync_dir`. Its
+//! calls are synchronous, so the futures here never wait; a crash can only fall between two
+//! of them at an await that really waits (a network read, a timer).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bitsim_engine::{Env, FileIo, OpenMode};
+use turmoil::fs::shim::std::fs as simfs;
+
+/// The engine's environment inside a simulated host.
+#[derive(Clone, Debug, Default)]
+pub struct TurmoilEnv {
+    ledger: Option<Rc<RefCell<DiskLedger>>>,
+    /// Writes under this directory (the engine's journal) are bookkeeping, not transfer data.
+    unaccounted_dir: String,
+}
+
+impl TurmoilEnv {
+    /// An environment that accounts every data-file write in `ledger`, which outlives
+    /// crashes; files under `state_dir` are not data.
+    pub fn with_ledger(ledger: Rc<RefCell<DiskLedger>>, state_dir: &str) -> Self {
+        Self {
+            ledger: Some(ledger),
+            unaccounted_dir: format!("{}/", state_dir.trim_end_matches('/')),
+        }
+    }
+}
+
+/// Every byte written to each file, like a disk controller's counters: the ground truth for
+/// "bytes fetched twice", since the engine writes each received byte at once. Cutting a file
+/// to length 0 starts it afresh (a new version is not a refetch).
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct DiskLedger {
+    written: BTreeMap<String, Vec<Range<u64>>>,
+    /// Bytes written, in total.
+    pub bytes: u64,
+    /// Bytes written over a range of the same file written before.
+    pub bytes_twice: u64,
+}
+
+impl DiskLedger {
+    fn write(&mut self, path: &str, range: Range<u64>) {
+        let ranges = self.written.entry(path.to_owned()).or_default();
+        let overlap: u64 = ranges
+            .iter()
+            .map(|have| range.end.min(have.end).saturating_sub(range.start.max(have.start)))
+            .sum();
+        self.bytes += range.end - range.start;
+        self.bytes_twice += overlap;
+        ranges.push(range);
+        ranges.sort_by_key(|range| range.start);
+        let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+        for range in ranges.drain(..) {
+            match merged.last_mut() {
+                Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+                _ => merged.push(range),
+            }
+        }
+        *ranges = merged;
+    }
+
+    fn truncate(&mut self, path: &str, len: u64) {
+        if len == 0 {
+            self.written.remove(path);
+        }
+    }
+}
+
+/// A file on the simulated host's disk.
+#[derive(Debug)]
+pub struct SimFile {
+    file: simfs::File,
+    path: String,
+    ledger: Option<Rc<RefCell<DiskLedger>>>,
+}
+
+fn missing_is_none<T>(result: io::Result<T>) -> io::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+impl FileIo for SimFile {
+    async fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(bytes, offset)?;
+        if let Some(ledger) = &self.ledger {
+            ledger.borrow_mut().write(&self.path, offset..offset + bytes.len() as u64);
+        }
+        Ok(())
+    }
+
+    async fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.file.read_at(buf, offset)
+    }
+
+    async fn set_len(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)?;
+        if let Some(ledger) = &self.ledger {
+            ledger.borrow_mut().truncate(&self.path, len);
+        }
+        Ok(())
+    }
+
+    async fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    async fn sync_all(&self) -> io::Result<()> {
+        self.file.sync_all()
+    }
+}
+
+impl Env for TurmoilEnv {
+    type Conn = turmoil::net::TcpStream;
+    type File = SimFile;
+
+    async fn connect(&self, host: &str, port: u16) -> io::Result<Self::Conn> {
+        turmoil::net::TcpStream::connect((host, port)).await
+    }
+
+    async fn open(&self, path: &str, mode: OpenMode) -> io::Result<SimFile> {
+        let mut options = simfs::OpenOptions::new();
+        options.read(true).write(true);
+        match mode {
+            OpenMode::Existing => {}
+            OpenMode::Create => {
+                options.create(true);
+            }
+            OpenMode::Truncate => {
+                options.create(true).truncate(true);
+            }
+        }
+        let file = options.open(path)?;
+        let ledger = self.ledger.clone().filter(|_| !path.starts_with(&self.unaccounted_dir));
+        Ok(SimFile { file, path: path.to_owned(), ledger })
+    }
+
+    async fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        missing_is_none(simfs::read(path))
+    }
+
+    async fn file_len(&self, path: &str) -> io::Result<Option<u64>> {
+        missing_is_none(simfs::metadata(path).map(|meta| meta.len()))
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        simfs::rename(from, to)
+    }
+
+    async fn remove_file(&self, path: &str) -> io::Result<()> {
+        missing_is_none(simfs::remove_file(path)).map(|_| ())
+    }
+
+    async fn create_dir_all(&self, path: &str) -> io::Result<()> {
+        simfs::create_dir_all(path)
+    }
+
+    async fn sync_dir(&self, path: &str) -> io::Result<()> {
+        simfs::sync_dir(path)
+    }
+
+    fn unix_time(&self) -> Duration {
+        // Inside a host turmoil always knows the simulated wall clock (the fixed epoch plus
+        // simulated time); zero is unreachable but harmless.
+        turmoil::since_epoch().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ledger_counts_bytes_written_twice_until_a_file_starts_afresh() {
+        let mut ledger = DiskLedger::default();
+        ledger.write("/a", 0..100);
+        ledger.write("/a", 50..150);
+        ledger.write("/b", 0..100);
+        ledger.write("/a", 0..200);
+        assert_eq!((ledger.bytes, ledger.bytes_twice), (500, 50 + 150));
+        ledger.truncate("/a", 10);
+        ledger.write("/a", 0..10);
+        assert_eq!(ledger.bytes_twice, 210, "cut short: still the same version");
+        ledger.truncate("/a", 0);
+        ledger.write("/a", 0..10);
+        assert_eq!(ledger.bytes_twice, 210, "cut to zero: a new start");
+    }
+}

@@ -1,0 +1,168 @@
+//! The regression gate: every scenario for every seed, judged; a table, and one replay line
+//! per failure.
+//!
+//! Runs are independent simulations, so they are spread over worker threads. Each
+//! simulation stays on one thread (turmoil's world is thread-local) and nothing is shared
+//! between them but the list of work; results come back in a fixed order, so the output
+//! does not depend on scheduling.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bitsim_engine::core::defect::Defects;
+
+use crate::report::{Report, run_and_judge};
+use crate::scenario::Scenario;
+
+/// One scenario file to run.
+#[derive(Clone, Debug)]
+pub struct GateScenario {
+    /// As the user named it; the replay line repeats it.
+    pub path: String,
+    pub scenario: Scenario,
+}
+
+/// Every report, in (scenario, seed) order.
+#[derive(Debug)]
+pub struct GateResult {
+    pub reports: Vec<Report>,
+    pub wall: Duration,
+}
+
+/// Runs every scenario for every seed on `workers` threads; `on_report` sees each report as
+/// it finishes (in completion order).
+pub fn run(
+    scenarios: &[GateScenario],
+    seeds: Range<u64>,
+    defects: Defects,
+    workers: usize,
+    on_report: impl Fn(&Report) + Sync,
+) -> GateResult {
+    let pairs: Vec<(usize, u64)> = (0..scenarios.len())
+        .flat_map(|index| seeds.clone().map(move |seed| (index, seed)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Report>>> = Mutex::new(vec![None; pairs.len()]);
+    let started = crate::report::stopwatch();
+    let work = || {
+        loop {
+            let slot = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(index, seed)) = pairs.get(slot) else { break };
+            let GateScenario { path, scenario } = &scenarios[index];
+            let report = run_and_judge(scenario, path, seed, defects);
+            on_report(&report);
+            results.lock().expect("no worker panics while holding the lock")[slot] = Some(report);
+        }
+    };
+    #[allow(clippy::disallowed_methods)]
+    // Independent simulations, one per thread; see the module doc.
+    std::thread::scope(|scope| {
+        for _ in 1..workers.max(1) {
+            scope.spawn(work);
+        }
+        work();
+    });
+    let reports = results
+        .into_inner()
+        .expect("workers are done")
+        .into_iter()
+        .map(|report| report.expect("every slot ran"))
+        .collect();
+    GateResult { reports, wall: crate::report::stopwatch().saturating_sub(started) }
+}
+
+impl GateResult {
+    pub fn failures(&self) -> impl Iterator<Item = &Report> {
+        self.reports.iter().filter(|report| !report.passed())
+    }
+
+    pub fn passed(&self) -> bool {
+        self.failures().next().is_none()
+    }
+
+    /// One row per scenario: runs, passes, failures, median simulated time, wall time.
+    pub fn table(&self) -> String {
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "{:<34} {:>5} {:>5} {:>5} {:>11} {:>9} {:>8}",
+            "scenario", "runs", "pass", "fail", "sim p50", "resumes", "wall"
+        );
+        let mut start = 0;
+        while start < self.reports.len() {
+            let path = &self.reports[start].scenario_path;
+            let end = start
+                + self.reports[start..]
+                    .iter()
+                    .take_while(|report| &report.scenario_path == path)
+                    .count();
+            let group = &self.reports[start..end];
+            let failed = group.iter().filter(|report| !report.passed()).count();
+            let mut sim: Vec<Duration> = group.iter().map(|report| report.outcome.end).collect();
+            sim.sort();
+            let resumes: u64 = group.iter().map(|report| report.summary.resumes).sum();
+            let wall: Duration = group.iter().map(|report| report.wall).sum();
+            let name = std::path::Path::new(path)
+                .file_name()
+                .map_or(path.as_str().into(), |name| name.to_string_lossy());
+            let _ = writeln!(
+                text,
+                "{name:<34} {:>5} {:>5} {:>5} {:>10.3}s {resumes:>9} {:>7.2}s",
+                group.len(),
+                group.len() - failed,
+                failed,
+                sim[sim.len() / 2].as_secs_f64(),
+                wall.as_secs_f64()
+            );
+            start = end;
+        }
+        let failed = self.failures().count();
+        let _ = writeln!(
+            text,
+            "{} runs, {} passed, {failed} failed in {:.2}s wall",
+            self.reports.len(),
+            self.reports.len() - failed,
+            self.wall.as_secs_f64()
+        );
+        for report in self.failures() {
+            let oracles: Vec<&str> =
+                report.failed_oracles().iter().map(|oracle| oracle.name()).collect();
+            let _ = writeln!(text, "FAIL [{}] {}", oracles.join(", "), report.replay_command());
+        }
+        text
+    }
+}
+
+/// Parses `A..B` (B exclusive, as in Rust) or a single seed `N`.
+pub fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
+    let number = |part: &str| {
+        part.trim().parse::<u64>().map_err(|_| format!("`{text}`: seeds are `A..B` or `N`"))
+    };
+    let range = match text.split_once("..") {
+        Some((start, end)) => number(start)?..number(end)?,
+        None => {
+            let seed = number(text)?;
+            seed..seed + 1
+        }
+    };
+    if range.is_empty() {
+        return Err(format!("`{text}` is an empty range of seeds"));
+    }
+    Ok(range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seeds;
+
+    #[test]
+    fn seeds_are_half_open_ranges_or_single_numbers() {
+        assert_eq!(parse_seeds("0..50"), Ok(0..50));
+        assert_eq!(parse_seeds("7"), Ok(7..8));
+        assert!(parse_seeds("5..5").is_err());
+        assert!(parse_seeds("a..b").is_err());
+    }
+}

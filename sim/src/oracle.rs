@@ -1,0 +1,483 @@
+//! Oracles: the properties every run must have, judged from the trace alone. Wherever
+//! possible an oracle trusts what the servers saw on the wire and what the client program
+//! read back from disk, not what the engine says about itself; where it must use the engine's
+//! own events (checkpoints), a second oracle checks them against the disk (durable-prefix).
+//!
+//! Each oracle has a test below that feeds it a broken trace and watches it fire.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use bitsim_engine::core::http::RemoteUrl;
+use bitsim_engine::{Event, Hresult, JobId, JobState};
+
+use crate::book::JobBook;
+use crate::content::ContentKey;
+use crate::scenario::{ENGINE_HOST, Scenario};
+use crate::trace::{SimEvent, TraceEntry, TraceEvent};
+use crate::world::RunOutcome;
+
+#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
+pub enum Oracle {
+    /// Every completed file holds exactly the bytes of one version of the remote file.
+    Integrity,
+    /// Every GET starts exactly at the file's durable offset of that moment.
+    ExactOffset,
+    /// No request ever asks for a byte at or past the end of the file.
+    RangeWithinEof,
+    /// Every state change is one the BITS transition table allows, from the state the job
+    /// was really in.
+    LegalTransitions,
+    /// Every job the engine knew before a restart comes back after it, in the state it was
+    /// in (a running transfer comes back QUEUED), and no other job appears.
+    JobsSurviveRestart,
+    /// At every recovery the temporary file holds at least the bytes the journal vouches for.
+    DurablePrefix,
+    /// Every job ends as the scenario expects, with the expected error code.
+    ExpectedOutcome,
+    /// Every job settles before the scenario's deadline.
+    Deadline,
+    /// No host's software failed and no API call of the client program was refused.
+    HostsHealthy,
+}
+
+impl Oracle {
+    pub const ALL: [Self; 9] = [
+        Self::Integrity,
+        Self::ExactOffset,
+        Self::RangeWithinEof,
+        Self::LegalTransitions,
+        Self::JobsSurviveRestart,
+        Self::DurablePrefix,
+        Self::ExpectedOutcome,
+        Self::Deadline,
+        Self::HostsHealthy,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Integrity => "integrity",
+            Self::ExactOffset => "exact-offset",
+            Self::RangeWithinEof => "range-within-eof",
+            Self::LegalTransitions => "legal-transitions",
+            Self::JobsSurviveRestart => "jobs-survive-restart",
+            Self::DurablePrefix => "durable-prefix",
+            Self::ExpectedOutcome => "expected-outcome",
+            Self::Deadline => "deadline",
+            Self::HostsHealthy => "hosts-healthy",
+        }
+    }
+}
+
+impl fmt::Display for Oracle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One broken property, with where and how.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Violation {
+    pub oracle: Oracle,
+    /// Simulated time of the offending event, when there is one.
+    pub t_us: Option<u64>,
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.t_us {
+            Some(t) => write!(f, "{} at {:.3}s: {}", self.oracle, t as f64 / 1e6, self.detail),
+            None => write!(f, "{}: {}", self.oracle, self.detail),
+        }
+    }
+}
+
+/// Judges a run; no violations means every oracle held.
+pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violation> {
+    let entries = &outcome.trace.entries;
+    let book = JobBook::from_entries(entries);
+    let files = FileMap::new(entries);
+    let mut violations = Vec::new();
+    integrity(scenario, seed, entries, &book, &files, &mut violations);
+    exact_offset(entries, &files, &mut violations);
+    range_within_eof(entries, &mut violations);
+    legal_transitions(entries, &mut violations);
+    jobs_survive_restart(entries, &mut violations);
+    durable_prefix(entries, &mut violations);
+    expected_outcome(scenario, &book, &mut violations);
+    if !outcome.settled && outcome.host_error.is_none() {
+        let pending: Vec<String> = scenario
+            .jobs
+            .iter()
+            .map(|job| job.get_ref())
+            .filter_map(|spec| {
+                let state = book.job(&spec.name).and_then(|(_, record)| record.state);
+                let state = state.map_or("never created".to_owned(), |state| state.to_string());
+                (state != "ACKNOWLEDGED" && state != "ERROR")
+                    .then(|| format!("`{}` is {state}", spec.name))
+            })
+            .collect();
+        violations.push(Violation {
+            oracle: Oracle::Deadline,
+            t_us: None,
+            detail: format!(
+                "not settled by the deadline {}: {}",
+                scenario.deadline,
+                pending.join(", ")
+            ),
+        });
+    }
+    hosts_healthy(entries, outcome, &mut violations);
+    violations.sort_by_key(|violation| violation.oracle);
+    violations
+}
+
+/// Which job file each served URL belongs to (scenarios use each URL once).
+struct FileMap {
+    by_url: BTreeMap<(String, String), (JobId, usize)>,
+    by_file: BTreeMap<(JobId, usize), (String, String)>,
+}
+
+impl FileMap {
+    fn new(entries: &[TraceEntry]) -> Self {
+        let mut map = Self { by_url: BTreeMap::new(), by_file: BTreeMap::new() };
+        for entry in entries {
+            if let TraceEvent::Engine(Event::FileAdded { job, file, remote_name, .. }) =
+                &entry.event
+                && let Ok(url) = RemoteUrl::parse(remote_name)
+            {
+                let key = (url.host, url.path_and_query);
+                map.by_url.insert(key.clone(), (*job, *file));
+                map.by_file.insert((*job, *file), key);
+            }
+        }
+        map
+    }
+}
+
+fn violation(oracle: Oracle, entry: &TraceEntry, detail: String) -> Violation {
+    Violation { oracle, t_us: Some(entry.t_us), detail }
+}
+
+fn integrity(
+    scenario: &Scenario,
+    seed: u64,
+    entries: &[TraceEntry],
+    book: &JobBook,
+    files: &FileMap,
+    out: &mut Vec<Violation>,
+) {
+    // The version each URL last served with a body (or its size, for HEAD), as of each moment.
+    let mut served: BTreeMap<(String, String), (u32, u64)> = BTreeMap::new();
+    let mut expected: BTreeMap<(JobId, usize), (u32, u64)> = BTreeMap::new();
+    for entry in entries {
+        match &entry.event {
+            TraceEvent::Sim(SimEvent::Served {
+                path, version, size, status: 200 | 206, ..
+            }) => {
+                served.insert((entry.host.clone(), path.clone()), (*version, *size));
+            }
+            TraceEvent::Engine(Event::Completed { job, .. }) => {
+                for ((file_job, index), url) in &files.by_file {
+                    if file_job == job
+                        && let Some(version) = served.get(url)
+                    {
+                        expected.insert((*job, *index), *version);
+                    }
+                }
+            }
+            TraceEvent::Sim(SimEvent::FileVerified { job, file, local, len, hash }) => {
+                let (Some(url), Some(&(version, size))) =
+                    (files.by_file.get(&(*job, *file)), expected.get(&(*job, *file)))
+                else {
+                    out.push(violation(
+                        Oracle::Integrity,
+                        entry,
+                        format!(
+                            "{job} file{file}: {local} was completed but no server ever served it"
+                        ),
+                    ));
+                    continue;
+                };
+                let key = ContentKey::new(seed, &url.0, &url.1, version, size);
+                let want = format!("{:016x}", key.hash(size));
+                if *len != size || *hash != want {
+                    out.push(violation(Oracle::Integrity, entry, format!(
+                        "{job} file{file}: {local} has {len} bytes hashing to {hash}; version {version} of http://{}{} has {size} bytes hashing to {want}",
+                        url.0, url.1
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    for spec in scenario.jobs.iter().map(|job| job.get_ref()) {
+        if let Some((id, record)) = book.job(&spec.name)
+            && record.state == Some(JobState::Acknowledged)
+            && record.completed == Some(Hresult::S_OK)
+            && record.verified_files < spec.files.len()
+        {
+            out.push(Violation {
+                oracle: Oracle::Integrity,
+                t_us: None,
+                detail: format!(
+                    "{id}: only {} of {} files could be read back after Complete",
+                    record.verified_files,
+                    spec.files.len()
+                ),
+            });
+        }
+    }
+}
+
+fn exact_offset(entries: &[TraceEntry], files: &FileMap, out: &mut Vec<Violation>) {
+    let mut durable: BTreeMap<(JobId, usize), u64> = BTreeMap::new();
+    for entry in entries {
+        match &entry.event {
+            TraceEvent::Engine(Event::Checkpoint { job, file, offset }) => {
+                durable.insert((*job, *file), *offset);
+            }
+            TraceEvent::Engine(Event::FileRestarted { job, file, .. }) => {
+                durable.insert((*job, *file), 0);
+            }
+            TraceEvent::Sim(SimEvent::Served { method, path, range, start, .. })
+                if method == "GET" =>
+            {
+                let Some(&(job, file)) = files.by_url.get(&(entry.host.clone(), path.clone()))
+                else {
+                    continue;
+                };
+                let offset = durable.get(&(job, file)).copied().unwrap_or(0);
+                match start {
+                    Some(start) if *start == offset => {}
+                    Some(start) => out.push(violation(Oracle::ExactOffset, entry, format!(
+                        "{job} file{file}: GET {path} from byte {start}, but the durable offset was {offset}"
+                    ))),
+                    None => out.push(violation(Oracle::ExactOffset, entry, format!(
+                        "{job} file{file}: GET {path} with unusable Range `{}`", range.as_deref().unwrap_or_default()
+                    ))),
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn range_within_eof(entries: &[TraceEntry], out: &mut Vec<Violation>) {
+    for entry in entries {
+        if let TraceEvent::Sim(SimEvent::Served {
+            method,
+            path,
+            size,
+            range: Some(range),
+            past_eof: true,
+            ..
+        }) = &entry.event
+        {
+            out.push(violation(Oracle::RangeWithinEof, entry, format!(
+                "{method} {path} asked for `Range: {range}` of a {size}-byte file (KB 842309 known issue 1)"
+            )));
+        }
+    }
+}
+
+/// The BITS transition table (spec §2.3), written out again here on purpose: an oracle that
+/// called the engine's own table could not catch a mistake in it.
+fn allowed(from: JobState, to: JobState) -> bool {
+    use JobState::*;
+    match (from, to) {
+        (Acknowledged | Cancelled, _) => false,
+        (_, Cancelled | Acknowledged) => true,
+        (Suspended, Suspended) => false,
+        (_, Suspended) => true,
+        (Suspended | Error | TransientError | Transferred, Queued) => true,
+        // A time slice ends, or the owner logs off.
+        (Transferring, Queued) => true,
+        (Queued, Connecting) | (Connecting, Transferring) | (Transferring, Transferred) => true,
+        (Queued | Connecting | Transferring, TransientError) => true,
+        (Queued | Connecting | Transferring | TransientError, Error) => true,
+        _ => false,
+    }
+}
+
+fn legal_transitions(entries: &[TraceEntry], out: &mut Vec<Violation>) {
+    let mut states: BTreeMap<JobId, JobState> = BTreeMap::new();
+    for entry in entries {
+        match &entry.event {
+            TraceEvent::Engine(Event::JobCreated { job, .. }) => {
+                states.insert(*job, JobState::Suspended);
+            }
+            TraceEvent::Engine(Event::Restored { job, state }) => {
+                states.insert(*job, *state);
+            }
+            TraceEvent::Engine(Event::StateChanged { job, from, to, .. }) => {
+                match states.get(job) {
+                    None => out.push(violation(
+                        Oracle::LegalTransitions,
+                        entry,
+                        format!("{job} changed state before it was created"),
+                    )),
+                    Some(known) if known != from => out.push(violation(
+                        Oracle::LegalTransitions,
+                        entry,
+                        format!("{job} reported {from} -> {to} but was {known}"),
+                    )),
+                    Some(_) if !allowed(*from, *to) => out.push(violation(
+                        Oracle::LegalTransitions,
+                        entry,
+                        format!("{job} {from} -> {to} is not in the BITS transition table"),
+                    )),
+                    Some(_) => {}
+                }
+                states.insert(*job, *to);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn jobs_survive_restart(entries: &[TraceEntry], out: &mut Vec<Violation>) {
+    let mut live: BTreeMap<JobId, JobState> = BTreeMap::new();
+    // Jobs expected back after the engine's latest boot, and those seen back so far.
+    let mut awaited: Option<(BTreeMap<JobId, JobState>, &TraceEntry)> = None;
+    let finish = |awaited: &mut Option<(BTreeMap<JobId, JobState>, &TraceEntry)>,
+                  out: &mut Vec<Violation>| {
+        if let Some((missing, boot)) = awaited.take() {
+            for (job, state) in missing {
+                out.push(violation(
+                    Oracle::JobsSurviveRestart,
+                    boot,
+                    format!("{job} was {state} before this boot and did not come back"),
+                ));
+            }
+        }
+    };
+    for entry in entries {
+        match &entry.event {
+            TraceEvent::Sim(SimEvent::Booted { .. }) if entry.host == ENGINE_HOST => {
+                finish(&mut awaited, out);
+                awaited = Some((live.clone(), entry));
+            }
+            TraceEvent::Engine(Event::Started { .. }) => finish(&mut awaited, out),
+            TraceEvent::Engine(Event::Restored { job, state }) => {
+                let before = awaited.as_mut().and_then(|(waiting, _)| waiting.remove(job));
+                let back = before.map(|before| match before {
+                    JobState::Connecting | JobState::Transferring => JobState::Queued,
+                    other => other,
+                });
+                if back != Some(*state) {
+                    let was = before.map_or("unknown".to_owned(), |state| state.to_string());
+                    out.push(violation(
+                        Oracle::JobsSurviveRestart,
+                        entry,
+                        format!("{job} came back {state} but was {was}"),
+                    ));
+                }
+                live.insert(*job, *state);
+            }
+            TraceEvent::Engine(Event::JobCreated { job, .. }) => {
+                live.insert(*job, JobState::Suspended);
+            }
+            TraceEvent::Engine(Event::StateChanged { job, to, .. }) => {
+                if to.is_final() {
+                    live.remove(job);
+                } else {
+                    live.insert(*job, *to);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn durable_prefix(entries: &[TraceEntry], out: &mut Vec<Violation>) {
+    for entry in entries {
+        if let TraceEvent::Engine(Event::PartFileChecked { job, file, journal_offset, file_len }) =
+            &entry.event
+            && file_len.unwrap_or(0) < *journal_offset
+        {
+            let len = file_len.map_or("missing".to_owned(), |len| format!("{len} bytes long"));
+            out.push(violation(Oracle::DurablePrefix, entry, format!(
+                "{job} file{file}: the journal vouched for {journal_offset} bytes but after the restart the file is {len}"
+            )));
+        }
+    }
+}
+
+fn expected_outcome(scenario: &Scenario, book: &JobBook, out: &mut Vec<Violation>) {
+    for spec in scenario.jobs.iter().map(|job| job.get_ref()) {
+        let expect = &spec.expect;
+        let Some((id, record)) = book.job(&spec.name) else {
+            out.push(Violation {
+                oracle: Oracle::ExpectedOutcome,
+                t_us: None,
+                detail: format!("`{}` was never created", spec.name),
+            });
+            continue;
+        };
+        let state = record.state;
+        let problem = if state != Some(expect.state) {
+            Some(format!("ended {}", state.map_or("unknown".to_owned(), |state| state.to_string())))
+        } else if expect.state == JobState::Acknowledged && record.completed != Some(Hresult::S_OK)
+        {
+            Some(format!(
+                "Complete returned {}",
+                record.completed.map_or("nothing".to_owned(), |code| code.to_string())
+            ))
+        } else if let Some(error) = expect.error.filter(|error| record.error != Some(*error)) {
+            let got = record.error.map_or("no error".to_owned(), |code| code.to_string());
+            Some(format!("ended ERROR with {got}, not {error}"))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let mut want = expect.state.to_string();
+            if let Some(error) = expect.error {
+                want = format!("{want} {error}");
+            }
+            out.push(Violation {
+                oracle: Oracle::ExpectedOutcome,
+                t_us: None,
+                detail: format!("`{}` ({id}) {problem}; expected {want}", spec.name),
+            });
+        }
+    }
+}
+
+fn hosts_healthy(entries: &[TraceEntry], outcome: &RunOutcome, out: &mut Vec<Violation>) {
+    for entry in entries {
+        match &entry.event {
+            TraceEvent::Sim(SimEvent::HostFailed { error }) => {
+                out.push(violation(
+                    Oracle::HostsHealthy,
+                    entry,
+                    format!("{} failed: {error}", entry.host),
+                ));
+            }
+            TraceEvent::Sim(SimEvent::AppCallFailed { call, job, error }) => {
+                let job = job.map_or(String::new(), |job| format!("({job})"));
+                out.push(violation(
+                    Oracle::HostsHealthy,
+                    entry,
+                    format!("the client's {call}{job} was refused: {error}"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if outcome.host_error.is_some()
+        && !entries
+            .iter()
+            .any(|entry| matches!(entry.event, TraceEvent::Sim(SimEvent::HostFailed { .. })))
+    {
+        out.push(Violation {
+            oracle: Oracle::HostsHealthy,
+            t_us: None,
+            detail: "a host failed".to_owned(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,477 @@
+//! Origin servers: hyper HTTP/1.1 servers on simulated hosts, serving deterministic content,
+//! honouring or mishandling `Range` as the scenario says, and recording every request they
+//! receive (the ground truth the oracles judge the engine by).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{
+    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED,
+    RANGE,
+};
+use http::{Method, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::time::{Instant, Sleep};
+
+use crate::content::ContentKey;
+use crate::scenario::{Behaviour, Server};
+use crate::trace::{Recorder, SimEvent};
+
+/// The port every origin listens on.
+pub const HTTP_PORT: u16 = 80;
+
+/// Unpaced bodies go out in pieces of this size (one turmoil segment each).
+const CHUNK_UNPACED: usize = 64 << 10;
+/// A paced body sends one piece per this much time, so pacing stays smooth at any rate.
+const PACE_INTERVAL: Duration = Duration::from_millis(10);
+/// Paced pieces are never smaller than an Ethernet-sized segment.
+const CHUNK_PACED_MIN: usize = 1460;
+
+/// One origin server's configuration and content.
+pub struct Origin {
+    name: String,
+    behaviour: Behaviour,
+    bytes_per_sec: Option<f64>,
+    files: BTreeMap<String, Vec<Version>>,
+    seed: u64,
+    /// Unix time of the simulation's epoch, for Last-Modified dates.
+    epoch_unix_secs: u64,
+    recorder: Recorder,
+}
+
+/// One version of a file, valid from `from` (simulated time) on.
+struct Version {
+    from: Duration,
+    size: u64,
+}
+
+/// Why a request got no response: the server closed the connection instead.
+#[derive(Debug)]
+pub struct ClosedConnection;
+
+impl std::fmt::Display for ClosedConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("closed the connection instead of answering")
+    }
+}
+
+impl std::error::Error for ClosedConnection {}
+
+/// What a `Range` header asks of a file of a given size.
+#[derive(Clone, Debug, Eq, PartialEq)]
+enum RangeAsk {
+    /// No usable single range: serve the whole file.
+    Whole,
+    /// `first..=last` within the file (last already clamped to the end).
+    Bytes { first: u64, last: u64 },
+    /// Starts at or past the end: 416.
+    Unsatisfiable,
+}
+
+impl Origin {
+    pub fn new(server: &Server, seed: u64, epoch_unix_secs: u64, recorder: Recorder) -> Self {
+        let files = server
+            .files
+            .iter()
+            .map(|file| {
+                let first = Version { from: Duration::ZERO, size: file.size.0 };
+                let later = file.changes.iter().scan(file.size.0, |size, change| {
+                    *size = change.size.map_or(*size, |new| new.0);
+                    Some(Version { from: change.at.0, size: *size })
+                });
+                (file.path.clone(), std::iter::once(first).chain(later).collect())
+            })
+            .collect();
+        Self {
+            name: server.name.clone(),
+            behaviour: server.behaviour,
+            bytes_per_sec: server.send_rate.map(|rate| rate.bits_per_sec as f64 / 8.0),
+            files,
+            seed,
+            epoch_unix_secs,
+            recorder,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The content key of `path` in version `version`, if both exist.
+    pub fn content(&self, path: &str, version: u32) -> Option<(ContentKey, u64)> {
+        let size = self.files.get(path)?.get(version as usize)?.size;
+        Some((ContentKey::new(self.seed, &self.name, path, version, size), size))
+    }
+
+    /// Accepts connections forever; the software of the server's host.
+    pub async fn serve(self: Rc<Self>) -> turmoil::Result {
+        let listener = turmoil::net::TcpListener::bind(("0.0.0.0", HTTP_PORT)).await?;
+        loop {
+            let (stream, peer) = listener.accept().await?;
+            let origin = self.clone();
+            tokio::task::spawn_local(async move {
+                let client: Rc<str> = turmoil::reverse_lookup(peer.ip())
+                    .unwrap_or_else(|| peer.ip().to_string())
+                    .into();
+                let service = service_fn(move |request| {
+                    let (origin, client) = (origin.clone(), client.clone());
+                    async move { origin.respond(&client, &request) }
+                });
+                // The Date header would read the real clock: off, for byte-identical runs.
+                let _ = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .auto_date_header(false)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    fn respond(
+        &self,
+        client: &str,
+        request: &Request<Incoming>,
+    ) -> Result<Response<ContentBody>, ClosedConnection> {
+        let now = turmoil::sim_elapsed().unwrap_or_default();
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let header = |name| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v: &http::HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (range, if_range) = (header(RANGE), header(IF_RANGE));
+        let Some(versions) = self.files.get(&path) else {
+            self.record(
+                client,
+                request.method(),
+                &path,
+                (0, 0),
+                (&range, &if_range),
+                None,
+                false,
+                404,
+            );
+            return Ok(empty(StatusCode::NOT_FOUND));
+        };
+        let version = versions.iter().rposition(|version| version.from <= now).unwrap_or(0) as u32;
+        let (key, size) = self.content(&path, version).expect("the version exists");
+        let ask = range.as_deref().map_or(RangeAsk::Whole, |range| parse_range(range, size));
+        let start = match &ask {
+            RangeAsk::Bytes { first, .. } => Some(*first),
+            RangeAsk::Whole if range.is_none() => Some(0),
+            RangeAsk::Unsatisfiable => range.as_deref().and_then(range_first),
+            RangeAsk::Whole => None,
+        };
+        let past_eof = range.as_deref().is_some_and(|range| reaches_past_eof(range, size));
+        let record = |status| {
+            self.record(
+                client,
+                request.method(),
+                &path,
+                (version, size),
+                (&range, &if_range),
+                start,
+                past_eof,
+                status,
+            )
+        };
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            record(405);
+            return Ok(empty(StatusCode::METHOD_NOT_ALLOWED));
+        }
+        let strict = matches!(self.behaviour, Behaviour::StrictRange | Behaviour::StrictRangeClose);
+        if strict && past_eof {
+            // SMS 2003's ISAPI extension failed such requests instead of clamping them.
+            if self.behaviour == Behaviour::StrictRangeClose {
+                record(0);
+                return Err(ClosedConnection);
+            }
+            record(500);
+            return Ok(empty(StatusCode::INTERNAL_SERVER_ERROR));
+        }
+        let validators = self.validators(key, &path, version);
+        let honours_range =
+            !matches!(self.behaviour, Behaviour::IgnoresRange | Behaviour::NoContentLength);
+        let stale = if_range.as_deref().is_some_and(|v| v != validators.0 && v != validators.1);
+        let ask = if honours_range && !stale && request.method() == Method::GET {
+            ask
+        } else {
+            RangeAsk::Whole
+        };
+        let (status, first, end) = match ask {
+            RangeAsk::Whole => (StatusCode::OK, 0, size),
+            RangeAsk::Bytes { first, last } => (StatusCode::PARTIAL_CONTENT, first, last + 1),
+            RangeAsk::Unsatisfiable => {
+                record(416);
+                let mut response = empty(StatusCode::RANGE_NOT_SATISFIABLE);
+                response
+                    .headers_mut()
+                    .insert(CONTENT_RANGE, format!("bytes */{size}").parse().expect("ascii"));
+                return Ok(response);
+            }
+        };
+        record(status.as_u16());
+        let sized = self.behaviour != Behaviour::NoContentLength;
+        let head_only = request.method() == Method::HEAD;
+        let body_end = if head_only { first } else { end };
+        let mut response =
+            Response::new(ContentBody::new(key, first, body_end, self.bytes_per_sec, sized));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, "application/octet-stream".parse().expect("ascii"));
+        headers.insert(LAST_MODIFIED, validators.1.parse().expect("ascii"));
+        headers.insert(ETAG, validators.0.parse().expect("ascii"));
+        if honours_range {
+            headers.insert(ACCEPT_RANGES, "bytes".parse().expect("ascii"));
+        }
+        if sized {
+            headers.insert(CONTENT_LENGTH, (end - first).into());
+        }
+        if status == StatusCode::PARTIAL_CONTENT {
+            headers.insert(
+                CONTENT_RANGE,
+                format!("bytes {first}-{}/{size}", end - 1).parse().expect("ascii"),
+            );
+        }
+        Ok(response)
+    }
+
+    /// `(ETag, Last-Modified)` of a version.
+    fn validators(&self, key: ContentKey, path: &str, version: u32) -> (String, String) {
+        let from = self.files[path][version as usize].from;
+        // Version 0 was written a day before the simulation began; later ones when they change.
+        let unix = (self.epoch_unix_secs + from.as_secs()).saturating_sub(if version == 0 {
+            86_400
+        } else {
+            0
+        });
+        (format!("\"{:016x}\"", key.0), http_date(unix))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        client: &str,
+        method: &Method,
+        path: &str,
+        (version, size): (u32, u64),
+        (range, if_range): (&Option<String>, &Option<String>),
+        start: Option<u64>,
+        past_eof: bool,
+        status: u16,
+    ) {
+        self.recorder.record(
+            &self.name,
+            SimEvent::Served {
+                client: client.to_owned(),
+                method: method.as_str().to_owned(),
+                path: path.to_owned(),
+                version,
+                size,
+                range: range.clone(),
+                if_range: if_range.clone(),
+                start,
+                past_eof,
+                status,
+            },
+        );
+    }
+}
+
+fn empty(status: StatusCode) -> Response<ContentBody> {
+    let mut response = Response::new(ContentBody::new(ContentKey(0), 0, 0, None, true));
+    *response.status_mut() = status;
+    response
+}
+
+/// A single `bytes=` range (RFC 9110 §14.1.2). Several ranges or a malformed header are
+/// answered with the whole file, which RFC 9110 allows.
+fn parse_range(header: &str, size: u64) -> RangeAsk {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else { return RangeAsk::Whole };
+    if spec.contains(',') {
+        return RangeAsk::Whole;
+    }
+    let Some((first, last)) = spec.split_once('-') else { return RangeAsk::Whole };
+    let number = |text: &str| text.trim().parse::<u64>().ok();
+    match (first.trim().is_empty(), number(first), number(last)) {
+        // Suffix: the last n bytes.
+        (true, _, Some(suffix)) if suffix > 0 && size > 0 => {
+            RangeAsk::Bytes { first: size.saturating_sub(suffix), last: size - 1 }
+        }
+        (true, _, _) => RangeAsk::Unsatisfiable,
+        (false, Some(first), _) if first >= size => RangeAsk::Unsatisfiable,
+        (false, Some(first), None) if last.trim().is_empty() => {
+            RangeAsk::Bytes { first, last: size - 1 }
+        }
+        (false, Some(first), Some(last)) if last >= first => {
+            RangeAsk::Bytes { first, last: last.min(size - 1) }
+        }
+        _ => RangeAsk::Whole,
+    }
+}
+
+/// The first byte a `bytes=first-...` header names, even when unsatisfiable.
+fn range_first(header: &str) -> Option<u64> {
+    header.trim().strip_prefix("bytes=")?.split_once('-')?.0.trim().parse().ok()
+}
+
+/// Whether any range in the header names a byte at or past the end of the file.
+fn reaches_past_eof(header: &str, size: u64) -> bool {
+    let Some(specs) = header.trim().strip_prefix("bytes=") else { return false };
+    specs.split(',').any(|spec| {
+        let Some((first, last)) = spec.split_once('-') else { return false };
+        let (first, last) = (first.trim().parse::<u64>().ok(), last.trim().parse::<u64>().ok());
+        first.is_some_and(|first| first >= size)
+            || last.is_some_and(|last| first.is_some() && last >= size)
+    })
+}
+
+/// An IMF-fixdate (`Thu, 01 Jan 2026 00:00:00 GMT`, RFC 9110 §5.6.7).
+fn http_date(unix_secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = unix_secs / 86_400;
+    let secs = unix_secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// A response body of deterministic content, optionally paced to a byte rate.
+pub struct ContentBody {
+    key: ContentKey,
+    position: u64,
+    end: u64,
+    sized: bool,
+    pace: Option<Pace>,
+}
+
+struct Pace {
+    bytes_per_sec: f64,
+    chunk: usize,
+    /// When the first byte was due; set at the first poll.
+    started: Option<Instant>,
+    sent: u64,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl ContentBody {
+    fn new(key: ContentKey, start: u64, end: u64, bytes_per_sec: Option<f64>, sized: bool) -> Self {
+        let pace = bytes_per_sec.map(|rate| Pace {
+            bytes_per_sec: rate,
+            chunk: ((rate * PACE_INTERVAL.as_secs_f64()) as usize)
+                .clamp(CHUNK_PACED_MIN, CHUNK_UNPACED),
+            started: None,
+            sent: 0,
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        });
+        Self { key, position: start, end, sized, pace }
+    }
+}
+
+impl Body for ContentBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if this.position >= this.end {
+            return Poll::Ready(None);
+        }
+        let chunk = this.pace.as_ref().map_or(CHUNK_UNPACED, |pace| pace.chunk);
+        let len = chunk.min((this.end - this.position) as usize);
+        if let Some(pace) = &mut this.pace {
+            // Piece k may leave once the bytes up to its end fit the rate: exact on average.
+            let started = *pace.started.get_or_insert_with(Instant::now);
+            let due = started
+                + Duration::from_secs_f64((pace.sent + len as u64) as f64 / pace.bytes_per_sec);
+            if Instant::now() < due {
+                pace.sleep.as_mut().reset(due);
+                if pace.sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
+            pace.sent += len as u64;
+        }
+        let mut bytes = vec![0; len];
+        this.key.fill(this.position, &mut bytes);
+        this.position += len as u64;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(bytes)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.position >= self.end
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.sized {
+            SizeHint::with_exact(self.end - self.position)
+        } else {
+            SizeHint::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_ranges_follow_rfc_9110() {
+        assert_eq!(parse_range("bytes=0-9", 100), RangeAsk::Bytes { first: 0, last: 9 });
+        assert_eq!(parse_range("bytes=90-", 100), RangeAsk::Bytes { first: 90, last: 99 });
+        assert_eq!(parse_range("bytes=90-200", 100), RangeAsk::Bytes { first: 90, last: 99 });
+        assert_eq!(parse_range("bytes=-10", 100), RangeAsk::Bytes { first: 90, last: 99 });
+        assert_eq!(parse_range("bytes=100-", 100), RangeAsk::Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeAsk::Whole);
+        assert_eq!(parse_range("items=0-1", 100), RangeAsk::Whole);
+        assert_eq!(parse_range("bytes=9-1", 100), RangeAsk::Whole);
+    }
+
+    #[test]
+    fn past_eof_means_any_byte_at_or_beyond_the_size() {
+        assert!(!reaches_past_eof("bytes=0-99", 100));
+        assert!(!reaches_past_eof("bytes=50-", 100));
+        assert!(!reaches_past_eof("bytes=-500", 100), "a suffix longer than the file is the file");
+        assert!(reaches_past_eof("bytes=50-100", 100));
+        assert!(reaches_past_eof("bytes=100-", 100));
+        assert!(reaches_past_eof("bytes=0-1,99-100", 100));
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(1_767_225_600), "Thu, 01 Jan 2026 00:00:00 GMT");
+        assert_eq!(http_date(951_782_400 + 3661), "Tue, 29 Feb 2000 01:01:01 GMT");
+    }
+}

@@ -1,0 +1,273 @@
+//! One run: a scenario and a seed become a turmoil `Sim` (origin servers, the engine's host
+//! with its client program), driven by a hand-written step loop that applies the fault
+//! timeline at exact simulated times and stops when every job has settled or the deadline
+//! has passed.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bitsim_engine::core::defect::Defects;
+use bitsim_engine::core::resume::CheckpointPolicy;
+use bitsim_engine::{Engine, EngineConfig};
+use tokio::sync::Notify;
+
+use crate::app::{self, SimSink};
+use crate::book::JobBook;
+use crate::env::DiskLedger;
+use crate::env::TurmoilEnv;
+use crate::origin::Origin;
+use crate::scenario::{ENGINE_HOST, Job, STEPS_MAX, Scenario};
+use crate::timeline::{self, Action};
+use crate::trace::{Recorder, SimEvent, Trace};
+
+/// Where the engine keeps its journal on the simulated disk.
+pub const STATE_DIR: &str = "/var/lib/bitsim";
+
+/// The simulation's wall clock starts at 2026-01-01T00:00:00Z, whatever the real date.
+pub const EPOCH_UNIX_SECS: u64 = 1_767_225_600;
+
+/// turmoil's flow-control window in segments. Its default (64) caps throughput at
+/// 64 segments per round trip; 1024 lets the link model, not turmoil, set the rate
+/// (turmoil.md §4).
+const TCP_CAPACITY: usize = 1024;
+
+/// What varies between runs of one scenario.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunConfig {
+    pub seed: u64,
+    /// Deliberate engine bugs (empty unless built with the `defects` feature).
+    pub defects: Defects,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub trace: Trace,
+    /// Simulated time when the run stopped.
+    pub end: Duration,
+    pub steps: u64,
+    /// Every job reached its end before the deadline.
+    pub settled: bool,
+    /// A host's software failed (its error), which stops the run.
+    pub host_error: Option<String>,
+    /// What the engine wrote to its temporary files: every byte it received.
+    pub disk: DiskLedger,
+}
+
+/// Runs `scenario` once. Deterministic: the same scenario and config give the same trace.
+pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
+    let mut builder = turmoil::Builder::new();
+    let latency = scenario.network.latency;
+    builder
+        .rng_seed(config.seed)
+        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_SECS))
+        .tick_duration(scenario.tick.0)
+        .simulation_duration(scenario.deadline.0 + Duration::from_secs(1))
+        .tcp_capacity(TCP_CAPACITY)
+        .min_message_latency(latency.min.0)
+        .max_message_latency(latency.max.0);
+    builder.fs().sync_probability(scenario.disk.random_sync);
+    if let Some(block) = scenario.disk.torn_writes {
+        builder.fs().block_size(block.0);
+    }
+    let mut sim = builder.build();
+    let recorder = Recorder::default();
+    let ledger = Rc::new(RefCell::new(DiskLedger::default()));
+    for server in scenario.servers.iter().map(|server| server.get_ref()) {
+        let origin = Rc::new(Origin::new(server, config.seed, EPOCH_UNIX_SECS, recorder.clone()));
+        let (recorder, boots) = (recorder.clone(), Rc::new(Cell::new(0)));
+        sim.host(server.name.as_str(), move || {
+            let (origin, recorder, boots) = (origin.clone(), recorder.clone(), boots.clone());
+            async move {
+                boots.set(boots.get() + 1);
+                recorder.record(origin.name(), SimEvent::Booted { boot: boots.get() });
+                origin.serve().await
+            }
+        });
+    }
+    let jobs: Rc<[Job]> = scenario.jobs.iter().map(|job| job.get_ref().clone()).collect();
+    let engine_config = engine_config(scenario, config.defects);
+    let (engine_recorder, boots, disk) = (recorder.clone(), Rc::new(Cell::new(0)), ledger.clone());
+    sim.host(ENGINE_HOST, move || {
+        let (jobs, recorder, config, boots) =
+            (jobs.clone(), engine_recorder.clone(), engine_config.clone(), boots.clone());
+        let env = TurmoilEnv::with_ledger(disk.clone(), STATE_DIR);
+        async move {
+            boots.set(boots.get() + 1);
+            recorder.record(ENGINE_HOST, SimEvent::Booted { boot: boots.get() });
+            let wake = Rc::new(Notify::new());
+            let sink = Rc::new(SimSink { recorder: recorder.clone(), wake: wake.clone() });
+            let engine = Engine::start(env, config, sink).await?;
+            tokio::task::spawn_local(app::run(engine.clone(), jobs, recorder, wake));
+            engine.run().await;
+            Ok(())
+        }
+    });
+    let timeline = timeline::build(scenario, config.seed);
+    let mut outcome =
+        Stepper { sim, recorder, scenario, faults: Faults::default() }.drive(timeline);
+    outcome.disk = ledger.take();
+    outcome
+}
+
+/// The engine settings a scenario asks for.
+fn engine_config(scenario: &Scenario, defects: Defects) -> EngineConfig {
+    let settings = &scenario.engine;
+    let mut config = EngineConfig::new(STATE_DIR);
+    if let Some(timeout) = settings.connect_timeout {
+        config.connect_timeout = timeout.0;
+    }
+    if let Some(timeout) = settings.send_timeout {
+        config.send_timeout = timeout.0;
+    }
+    if let Some(timeout) = settings.receive_timeout {
+        config.receive_timeout = timeout.0;
+    }
+    config.checkpoint = CheckpointPolicy {
+        bytes: settings.checkpoint_bytes.map_or(CheckpointPolicy::BYTES_DEFAULT, |size| size.0),
+        interval: settings
+            .checkpoint_interval
+            .map_or(CheckpointPolicy::INTERVAL_DEFAULT, |span| span.0),
+    };
+    config.defects = defects;
+    config
+}
+
+/// Fault state that outlives a single action: links can be dropped by overlapping faults
+/// and hosts can lose power while already off.
+#[derive(Default)]
+struct Faults {
+    /// How many drops currently hold each link down.
+    drops: BTreeMap<(String, String), u32>,
+    /// Hosts without power, and when they boot again.
+    down_until: BTreeMap<String, Duration>,
+}
+
+struct Stepper<'a> {
+    sim: turmoil::Sim<'a>,
+    recorder: Recorder,
+    scenario: &'a Scenario,
+    faults: Faults,
+}
+
+impl Stepper<'_> {
+    fn drive(mut self, timeline: Vec<(Duration, Action)>) -> RunOutcome {
+        let mut timeline = timeline.into_iter().peekable();
+        let mut book = JobBook::default();
+        let (mut seen, mut steps) = (0, 0u64);
+        let deadline = self.scenario.deadline.0;
+        let (settled, host_error) = loop {
+            let now = self.sim.elapsed();
+            while let Some((at, _)) = timeline.peek()
+                && *at <= now
+            {
+                let (_, action) = timeline.next().expect("peeked");
+                self.apply(now, action);
+            }
+            self.boot_due(now);
+            self.recorder.visit_from(seen, |entry| book.update(entry));
+            seen = self.recorder.len();
+            if book.settled(self.scenario) {
+                break (true, None);
+            }
+            if now >= deadline {
+                break (false, None);
+            }
+            assert!(
+                steps < STEPS_MAX,
+                "step bound exceeded: the deadline check must stop every run first"
+            );
+            steps += 1;
+            if let Err(error) = self.sim.step() {
+                let error = error.to_string();
+                self.recorder.record_at(
+                    self.sim.elapsed(),
+                    ENGINE_HOST,
+                    SimEvent::HostFailed { error: error.clone() },
+                );
+                break (false, Some(error));
+            }
+        };
+        let trace = self.recorder.snapshot();
+        RunOutcome {
+            trace,
+            end: self.sim.elapsed(),
+            steps,
+            settled,
+            host_error,
+            disk: DiskLedger::default(),
+        }
+    }
+
+    fn apply(&mut self, now: Duration, action: Action) {
+        match action {
+            Action::DropLink { a, b } => {
+                let count = self.faults.drops.entry(link(&a, &b)).or_default();
+                *count += 1;
+                if *count == 1 {
+                    self.sim.partition(a.as_str(), b.as_str());
+                    self.recorder.record_at(now, &a, SimEvent::LinkDropped { peer: b });
+                }
+            }
+            Action::RepairLink { a, b } => {
+                let count = self.faults.drops.entry(link(&a, &b)).or_default();
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.sim.repair(a.as_str(), b.as_str());
+                    self.recorder.record_at(now, &a, SimEvent::LinkRepaired { peer: b });
+                }
+            }
+            Action::PowerLoss { host, down } => {
+                let until = now + down;
+                if let Some(current) = self.faults.down_until.get_mut(&host) {
+                    *current = (*current).max(until);
+                } else {
+                    self.sim.crash(host.as_str());
+                    self.recorder.record_at(now, &host, SimEvent::PowerLost);
+                    self.faults.down_until.insert(host, until);
+                }
+            }
+            Action::ProcessRestart { host } => {
+                // A host without power has no process to restart.
+                if !self.faults.down_until.contains_key(&host) {
+                    self.recorder.record_at(now, &host, SimEvent::ProcessRestarted);
+                    self.sim.bounce(host.as_str());
+                }
+            }
+            Action::SetLatency { a, b, latency } => {
+                self.sim.set_link_latency(a.as_str(), b.as_str(), latency);
+                let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                self.recorder.record_at(now, &a, SimEvent::LatencySet { peer: b, latency_us });
+            }
+            Action::ContentChange { server, path, version, size } => {
+                self.recorder.record_at(
+                    now,
+                    &server,
+                    SimEvent::ContentChanged { path, version, size },
+                );
+            }
+        }
+    }
+
+    /// Powers on the hosts whose outage is over.
+    fn boot_due(&mut self, now: Duration) {
+        let due: Vec<String> = self
+            .faults
+            .down_until
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(host, _)| host.clone())
+            .collect();
+        for host in due {
+            self.faults.down_until.remove(&host);
+            self.sim.bounce(host.as_str());
+        }
+    }
+}
+
+/// A link's key, the same whichever end is named first.
+fn link(a: &str, b: &str) -> (String, String) {
+    if a <= b { (a.to_owned(), b.to_owned()) } else { (b.to_owned(), a.to_owned()) }
+}

@@ -1,0 +1,50 @@
+//! A deliberately broken engine fails the gate, and the failure names the oracle that
+//! matches the bug. Without these, a green gate would prove nothing.
+
+use bitsim::gate::{self, GateScenario};
+use bitsim::oracle::Oracle;
+use bitsim_engine::core::defect::{Defect, Defects};
+
+use crate::support::scenario;
+
+/// Seeds per check: enough to show the bug is caught every time, not by luck.
+const SEEDS: std::ops::Range<u64> = 0..4;
+
+fn gate_with(defect: Defect, stem: &str) -> Vec<Vec<Oracle>> {
+    let (path, scenario) = scenario(stem);
+    let scenarios = [GateScenario { path, scenario }];
+    let result = gate::run(&scenarios, SEEDS, Defects::default().with(defect), 1, |_| {});
+    assert!(!result.passed(), "{defect:?} passed the gate on {stem}");
+    result.reports.iter().map(|report| report.failed_oracles()).collect()
+}
+
+#[test]
+fn resuming_one_byte_late_fails_exact_offset() {
+    for oracles in gate_with(Defect::ResumeOneByteLate, "link-drop-resume") {
+        assert!(oracles.contains(&Oracle::ExactOffset), "{oracles:?}");
+    }
+}
+
+#[test]
+fn skipping_the_data_sync_fails_durable_prefix() {
+    for oracles in gate_with(Defect::SkipDataSync, "reboot-resume") {
+        assert!(oracles.contains(&Oracle::DurablePrefix), "{oracles:?}");
+    }
+}
+
+#[test]
+fn asking_one_byte_past_eof_fails_range_within_eof() {
+    for oracles in gate_with(Defect::RangeOnePastEof, "strict-range-server") {
+        assert!(oracles.contains(&Oracle::RangeWithinEof), "{oracles:?}");
+    }
+}
+
+#[test]
+fn the_healthy_engine_passes_the_same_gates() {
+    for stem in ["link-drop-resume", "reboot-resume", "strict-range-server"] {
+        let (path, scenario) = scenario(stem);
+        let result =
+            gate::run(&[GateScenario { path, scenario }], SEEDS, Defects::default(), 1, |_| {});
+        assert!(result.passed(), "{}", result.table());
+    }
+}

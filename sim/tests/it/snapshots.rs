@@ -1,0 +1,64 @@
+//! Golden traces: each shipped scenario at seed 1, in compact text, in `snapshots/`.
+//!
+//! A changed trace writes `snapshots/<name>.snap.new` for `cargo insta review` and fails; CI
+//! runs with `INSTA_UPDATE=no` so nothing is written there. A snapshot without a scenario, or
+//! an unreviewed `.snap.new` left lying around, fails too.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use bitsim::report::run_and_judge;
+use bitsim_engine::core::defect::Defects;
+
+use crate::support::{root, shipped_scenarios};
+
+/// The seed every golden trace is recorded with.
+const SNAPSHOT_SEED: u64 = 1;
+
+#[test]
+fn every_scenario_passes_and_matches_its_golden_trace() {
+    let mut failures = Vec::new();
+    for (stem, path, scenario) in shipped_scenarios() {
+        let report = run_and_judge(&scenario, &path, SNAPSHOT_SEED, Defects::default());
+        if !report.passed() {
+            failures.push(format!("{path}: {:?}", report.violations));
+            continue;
+        }
+        let text = format!(
+            "{}\nseed {SNAPSHOT_SEED}: settled at {:.3}s after {} steps; trace fnv64 {:016x}\n\n{}",
+            scenario.description,
+            report.outcome.end.as_secs_f64(),
+            report.outcome.steps,
+            report.outcome.trace.hash(),
+            report.outcome.trace.compact()
+        );
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(root().join("snapshots"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.set_input_file(root().join(&path));
+        let checked = catch_unwind(AssertUnwindSafe(|| {
+            settings.bind(|| insta::assert_snapshot!(stem.clone(), text))
+        }));
+        if checked.is_err() {
+            failures.push(format!("{path}: the trace differs from snapshots/{stem}.snap"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_snapshot_belongs_to_a_scenario_and_none_awaits_review() {
+    let scenarios: Vec<String> = shipped_scenarios().into_iter().map(|(stem, _, _)| stem).collect();
+    for entry in std::fs::read_dir(root().join("snapshots")).expect("snapshots/ exists") {
+        let name = entry.expect("readable entry").file_name().to_string_lossy().into_owned();
+        if name.ends_with(".snap.new") || name.ends_with(".pending-snap") {
+            panic!("snapshots/{name} awaits review: run `cargo insta review`");
+        }
+        if let Some(stem) = name.strip_suffix(".snap") {
+            assert!(
+                scenarios.iter().any(|scenario| scenario == stem),
+                "snapshots/{name} is stale: no scenarios/{stem}.toml"
+            );
+        }
+    }
+}
