@@ -223,16 +223,14 @@ impl<E: Env> Engine<E> {
 
     /// `Suspend`: stops the job's transfer (keeping what it received) and parks the job.
     pub async fn suspend(&self, job: JobId) -> Result<(), ApiError> {
-        self.inner.queue.borrow().check_not_final(job)?;
-        self.stop_transfer(job).await;
+        self.stop_transfer(job).await?;
         self.inner.queue.borrow_mut().suspend(job)?;
         self.inner.commit_api().await
     }
 
     /// `Cancel`: the job leaves the queue and its temporary files are deleted.
     pub async fn cancel(&self, job: JobId) -> Result<(), ApiError> {
-        self.inner.queue.borrow().check_not_final(job)?;
-        self.stop_transfer(job).await;
+        self.stop_transfer(job).await?;
         let temps = self.inner.queue.borrow_mut().cancel(job)?;
         // The cancel is durable first; a power loss before the deletions leaves orphaned
         // temporary files, never a job that comes back.
@@ -261,8 +259,30 @@ impl<E: Env> Engine<E> {
     /// or BG_S_PARTIAL_COMPLETE when files were not transferred (their temporary files are
     /// deleted). If a rename fails the job keeps its state, as in BITS.
     pub async fn complete(&self, job: JobId) -> Result<Hresult, ApiError> {
-        self.inner.queue.borrow().check_not_final(job)?;
-        self.stop_transfer(job).await;
+        self.stop_transfer(job).await?;
+        let moved = self.move_into_place(job).await;
+        if moved.is_err() {
+            // The job continues as it was; its transfer may start again.
+            self.inner.queue.borrow_mut().release(job);
+            self.inner.wake.notify_one();
+        }
+        let plan = moved?;
+        let env = &self.inner.env;
+        let result = plan.result();
+        self.inner.queue.borrow_mut().finish_complete(job, result);
+        self.inner.commit_api().await?;
+        for temp in &plan.deletions {
+            env.remove_file(temp).await.map_err(|error| local_api_error("delete", temp, &error))?;
+        }
+        self.inner.wake.notify_one();
+        Ok(result)
+    }
+
+    /// Renames the transferred files of a stopped job into place, durably.
+    async fn move_into_place(
+        &self,
+        job: JobId,
+    ) -> Result<crate::core::queue::CompletePlan, ApiError> {
         let plan = self.inner.queue.borrow().complete_plan(job)?;
         let env = &self.inner.env;
         let mut dirs = BTreeSet::new();
@@ -272,7 +292,6 @@ impl<E: Env> Engine<E> {
                 let moved = error.kind() == std::io::ErrorKind::NotFound
                     && env.file_len(local).await.ok().flatten().is_some();
                 if !moved {
-                    self.inner.wake.notify_one();
                     return Err(local_api_error("rename into place", local, &error));
                 }
             }
@@ -281,14 +300,7 @@ impl<E: Env> Engine<E> {
         for dir in &dirs {
             env.sync_dir(dir).await.map_err(|error| local_api_error("sync", dir, &error))?;
         }
-        let result = plan.result();
-        self.inner.queue.borrow_mut().finish_complete(job, result);
-        self.inner.commit_api().await?;
-        for temp in &plan.deletions {
-            env.remove_file(temp).await.map_err(|error| local_api_error("delete", temp, &error))?;
-        }
-        self.inner.wake.notify_one();
-        Ok(result)
+        Ok(plan)
     }
 
     pub async fn set_priority(&self, job: JobId, priority: Priority) -> Result<(), ApiError> {
@@ -360,14 +372,17 @@ impl<E: Env> Engine<E> {
         self.inner.transfers.borrow_mut().insert(job, RunningTransfer { stop, task });
     }
 
-    /// Stops the job's transfer, if one runs, and waits until it has checkpointed and ended.
-    async fn stop_transfer(&self, job: JobId) {
+    /// Holds the job (so the driver does not start it again), stops its transfer if one
+    /// runs, and waits until the transfer has checkpointed and ended.
+    async fn stop_transfer(&self, job: JobId) -> Result<(), ApiError> {
+        self.inner.queue.borrow_mut().hold(job)?;
         let running = self.inner.transfers.borrow_mut().remove(&job);
         if let Some(running) = running {
             running.stop.request();
             // A transfer that panicked has nothing left to clean up.
             let _ = running.task.await;
         }
+        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 //! completes each job when it is TRANSFERRED, and reads the completed files back so the
 //! oracles can check every byte.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -11,21 +12,30 @@ use tokio::sync::Notify;
 use turmoil::fs::shim::std::fs as simfs;
 
 use crate::content::Fnv64;
-use crate::env::TurmoilEnv;
+use crate::env::{DiskLedger, TurmoilEnv};
 use crate::scenario::{ENGINE_HOST, Job};
 use crate::trace::{Recorder, SimEvent};
 
-/// Records every engine event in the trace and wakes the program on state changes.
+/// Records every engine event in the trace, tells the disk ledger which files are which,
+/// and wakes the program on state changes.
 pub struct SimSink {
     pub recorder: Recorder,
     pub wake: Rc<Notify>,
+    pub ledger: Rc<RefCell<DiskLedger>>,
 }
 
 impl EventSink for SimSink {
     fn on_event(&self, event: &Event) {
         self.recorder.record(ENGINE_HOST, event.clone());
-        if matches!(event, Event::StateChanged { .. }) {
-            self.wake.notify_one();
+        match event {
+            Event::StateChanged { .. } => self.wake.notify_one(),
+            Event::FileAdded { job, file, local_name, .. } => {
+                self.ledger.borrow_mut().file_added(*job, *file, local_name)
+            }
+            Event::FileRestarted { job, file, .. } => {
+                self.ledger.borrow_mut().file_restarted(*job, *file)
+            }
+            _ => {}
         }
     }
 }

@@ -13,7 +13,8 @@ use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bitsim_engine::{Env, FileIo, OpenMode};
+use bitsim_engine::core::job::JobFile;
+use bitsim_engine::{Env, FileIo, JobId, OpenMode};
 use turmoil::fs::shim::std::fs as simfs;
 
 /// The engine's environment inside a simulated host.
@@ -36,11 +37,14 @@ impl TurmoilEnv {
 }
 
 /// Every byte written to each file, like a disk controller's counters: the ground truth for
-/// "bytes fetched twice", since the engine writes each received byte at once. Cutting a file
-/// to length 0 starts it afresh (a new version is not a refetch).
+/// "bytes fetched twice", since the engine writes each received byte at once. A file starts
+/// afresh only when the engine restarts it from byte 0 (a new version is not a refetch);
+/// bytes a power loss destroyed and the engine fetched again count.
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
 pub struct DiskLedger {
     written: BTreeMap<String, Vec<Range<u64>>>,
+    /// The temporary file of each job file, from the engine's `FileAdded` events.
+    temp_names: BTreeMap<(JobId, usize), String>,
     /// Bytes written, in total.
     pub bytes: u64,
     /// Bytes written over a range of the same file written before.
@@ -68,8 +72,14 @@ impl DiskLedger {
         *ranges = merged;
     }
 
-    fn truncate(&mut self, path: &str, len: u64) {
-        if len == 0 {
+    /// Learns where a job file's bytes go.
+    pub fn file_added(&mut self, job: JobId, file: usize, local_name: &str) {
+        self.temp_names.insert((job, file), JobFile::temp_name_for(local_name, job, file));
+    }
+
+    /// The engine threw the file's bytes away and starts it from byte 0.
+    pub fn file_restarted(&mut self, job: JobId, file: usize) {
+        if let Some(path) = self.temp_names.get(&(job, file)) {
             self.written.remove(path);
         }
     }
@@ -105,11 +115,7 @@ impl FileIo for SimFile {
     }
 
     async fn set_len(&self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)?;
-        if let Some(ledger) = &self.ledger {
-            ledger.borrow_mut().truncate(&self.path, len);
-        }
-        Ok(())
+        self.file.set_len(len)
     }
 
     async fn sync_data(&self) -> io::Result<()> {
@@ -182,18 +188,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_ledger_counts_bytes_written_twice_until_a_file_starts_afresh() {
+    fn the_ledger_counts_bytes_written_twice_until_the_engine_restarts_the_file() {
         let mut ledger = DiskLedger::default();
-        ledger.write("/a", 0..100);
-        ledger.write("/a", 50..150);
+        ledger.file_added(JobId(1), 0, "/d/a");
+        let temp = JobFile::temp_name_for("/d/a", JobId(1), 0);
+        ledger.write(&temp, 0..100);
+        ledger.write(&temp, 50..150);
         ledger.write("/b", 0..100);
-        ledger.write("/a", 0..200);
+        ledger.write(&temp, 0..200);
         assert_eq!((ledger.bytes, ledger.bytes_twice), (500, 50 + 150));
-        ledger.truncate("/a", 10);
-        ledger.write("/a", 0..10);
-        assert_eq!(ledger.bytes_twice, 210, "cut short: still the same version");
-        ledger.truncate("/a", 0);
-        ledger.write("/a", 0..10);
-        assert_eq!(ledger.bytes_twice, 210, "cut to zero: a new start");
+        ledger.file_restarted(JobId(1), 0);
+        ledger.write(&temp, 0..10);
+        assert_eq!(ledger.bytes_twice, 200, "a restart from byte 0 is a new start");
     }
 }

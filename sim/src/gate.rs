@@ -107,7 +107,7 @@ impl GateResult {
             let wall: Duration = group.iter().map(|report| report.wall).sum();
             let name = std::path::Path::new(path)
                 .file_name()
-                .map_or(path.as_str().into(), |name| name.to_string_lossy());
+                .map_or_else(|| path.as_str().into(), |name| name.to_string_lossy());
             let _ = writeln!(
                 text,
                 "{name:<34} {:>5} {:>5} {:>5} {:>10.3}s {resumes:>9} {:>7.2}s",

@@ -113,7 +113,8 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
             .map(|job| job.get_ref())
             .filter_map(|spec| {
                 let state = book.job(&spec.name).and_then(|(_, record)| record.state);
-                let state = state.map_or("never created".to_owned(), |state| state.to_string());
+                let state =
+                    state.map_or_else(|| "never created".to_owned(), |state| state.to_string());
                 (state != "ACKNOWLEDGED" && state != "ERROR")
                     .then(|| format!("`{}` is {state}", spec.name))
             })
@@ -367,7 +368,8 @@ fn jobs_survive_restart(entries: &[TraceEntry], out: &mut Vec<Violation>) {
                     other => other,
                 });
                 if back != Some(*state) {
-                    let was = before.map_or("unknown".to_owned(), |state| state.to_string());
+                    let was =
+                        before.map_or_else(|| "unknown".to_owned(), |state| state.to_string());
                     out.push(violation(
                         Oracle::JobsSurviveRestart,
                         entry,
@@ -397,7 +399,8 @@ fn durable_prefix(entries: &[TraceEntry], out: &mut Vec<Violation>) {
             &entry.event
             && file_len.unwrap_or(0) < *journal_offset
         {
-            let len = file_len.map_or("missing".to_owned(), |len| format!("{len} bytes long"));
+            let len =
+                file_len.map_or_else(|| "missing".to_owned(), |len| format!("{len} bytes long"));
             out.push(violation(Oracle::DurablePrefix, entry, format!(
                 "{job} file{file}: the journal vouched for {journal_offset} bytes but after the restart the file is {len}"
             )));
@@ -418,15 +421,18 @@ fn expected_outcome(scenario: &Scenario, book: &JobBook, out: &mut Vec<Violation
         };
         let state = record.state;
         let problem = if state != Some(expect.state) {
-            Some(format!("ended {}", state.map_or("unknown".to_owned(), |state| state.to_string())))
+            Some(format!(
+                "ended {}",
+                state.map_or_else(|| "unknown".to_owned(), |state| state.to_string())
+            ))
         } else if expect.state == JobState::Acknowledged && record.completed != Some(Hresult::S_OK)
         {
             Some(format!(
                 "Complete returned {}",
-                record.completed.map_or("nothing".to_owned(), |code| code.to_string())
+                record.completed.map_or_else(|| "nothing".to_owned(), |code| code.to_string())
             ))
         } else if let Some(error) = expect.error.filter(|error| record.error != Some(*error)) {
-            let got = record.error.map_or("no error".to_owned(), |code| code.to_string());
+            let got = record.error.map_or_else(|| "no error".to_owned(), |code| code.to_string());
             Some(format!("ended ERROR with {got}, not {error}"))
         } else {
             None

@@ -194,7 +194,7 @@ fn compact_engine(event: &Event) -> Option<String> {
         Event::Started { jobs } => format!("engine started with {jobs} job(s)"),
         Event::Restored { job, state } => format!("{job} restored as {state}"),
         Event::PartFileChecked { job, file, journal_offset, file_len } => {
-            let len = file_len.map_or("missing".to_owned(), |len| len.to_string());
+            let len = file_len.map_or_else(|| "missing".to_owned(), |len| len.to_string());
             format!("{job} file{file} recovery: journal offset {journal_offset}, file length {len}")
         }
         Event::JobCreated { job, name } => format!("{job} created `{name}`"),

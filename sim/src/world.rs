@@ -93,12 +93,17 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
     sim.host(ENGINE_HOST, move || {
         let (jobs, recorder, config, boots) =
             (jobs.clone(), engine_recorder.clone(), engine_config.clone(), boots.clone());
+        let disk = disk.clone();
         let env = TurmoilEnv::with_ledger(disk.clone(), STATE_DIR);
         async move {
             boots.set(boots.get() + 1);
             recorder.record(ENGINE_HOST, SimEvent::Booted { boot: boots.get() });
             let wake = Rc::new(Notify::new());
-            let sink = Rc::new(SimSink { recorder: recorder.clone(), wake: wake.clone() });
+            let sink = Rc::new(SimSink {
+                recorder: recorder.clone(),
+                wake: wake.clone(),
+                ledger: disk.clone(),
+            });
             let engine = Engine::start(env, config, sink).await?;
             tokio::task::spawn_local(app::run(engine.clone(), jobs, recorder, wake));
             engine.run().await;

@@ -91,6 +91,9 @@ pub struct Job {
     pub queue_seq: u64,
     /// A transfer task is running for this job.
     pub running: bool,
+    /// An API call (Suspend, Cancel, Complete) is stopping the job: the scheduler must not
+    /// start it again in the meantime.
+    pub held: bool,
 }
 
 impl Job {

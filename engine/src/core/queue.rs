@@ -108,6 +108,7 @@ impl Queue {
             no_progress_deadline: None,
             queue_seq: self.take_queue_seq(),
             running: false,
+            held: false,
         };
         self.jobs.insert(id, job);
         self.record(Event::JobCreated { job: id, name: name.to_owned() });
@@ -174,8 +175,7 @@ impl Queue {
         Ok(())
     }
 
-    /// Checks that `Suspend` is allowed; the caller then stops the transfer and calls
-    /// [`Queue::suspend`].
+    /// Checks that a call on a job is allowed (it exists and is not final).
     pub fn check_not_final(&self, id: JobId) -> Result<JobState, ApiError> {
         let job = self.jobs.get(&id).ok_or_else(|| not_found(id))?;
         if job.state.is_final() {
@@ -184,10 +184,28 @@ impl Queue {
         Ok(job.state)
     }
 
+    /// Holds the job for an API call that must stop its transfer first (Suspend, Cancel,
+    /// Complete): the scheduler does not start it again until the call ends or [`release`]s
+    /// it.
+    ///
+    /// [`release`]: Queue::release
+    pub fn hold(&mut self, id: JobId) -> Result<(), ApiError> {
+        self.job_mut_not_final(id)?.held = true;
+        Ok(())
+    }
+
+    /// Ends a hold whose API call failed: the job continues as it was.
+    pub fn release(&mut self, id: JobId) {
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.held = false;
+        }
+    }
+
     /// `Suspend`, once no transfer runs for the job.
     pub fn suspend(&mut self, id: JobId) -> Result<(), ApiError> {
         let job = self.job_mut_not_final(id)?;
         assert!(!job.running, "suspend while a transfer of {id} runs");
+        job.held = false;
         if job.state == JobState::Suspended {
             return Ok(());
         }
@@ -270,7 +288,7 @@ impl Queue {
             .find(|job| job.priority.is_background() && job.state.is_active())
             .map(|job| job.id);
         let pick = order.iter().find(|job| {
-            let ready = !job.running && job.current_file().is_some();
+            let ready = !job.running && !job.held && job.current_file().is_some();
             let wants = match (job.priority.is_background(), background_holder) {
                 (false, _) => job.state == JobState::Queued || job.state.is_active(),
                 (true, Some(holder)) => job.id == holder,
@@ -512,6 +530,7 @@ impl Queue {
                 ),
                 queue_seq: stored.queue_seq,
                 running: false,
+                held: false,
             };
             queue.events.push(Event::Restored { job: job.id, state: job.state });
             queue.next_job_id = queue.next_job_id.max(job.id.0 + 1);

@@ -370,7 +370,7 @@ impl Scenario {
             for file in &server.files {
                 if !file.path.starts_with('/') || !paths.insert(&file.path) {
                     return Err(at(
-                        span.clone(),
+                        span,
                         format!(
                             "servers.files.path: `{}` must start with / and be unique on `{}`",
                             file.path, server.name
@@ -379,7 +379,7 @@ impl Scenario {
                 }
                 if file.changes.windows(2).any(|pair| pair[1].at <= pair[0].at) {
                     return Err(at(
-                        span.clone(),
+                        span,
                         format!(
                             "servers.files.changes: the changes of `{}` must be in time order",
                             file.path
@@ -463,7 +463,7 @@ impl Scenario {
                     || !locals.insert(&file.local)
                 {
                     return Err(at(
-                        span.clone(),
+                        span,
                         format!(
                             "jobs.files.local: `{}` must be a unique absolute file path",
                             file.local

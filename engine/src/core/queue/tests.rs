@@ -281,3 +281,21 @@ fn only_durable_changes_dirty_the_queue() {
     queue.handle_checkpoint(id, 0, 1);
     assert!(queue.take_dirty());
 }
+
+#[test]
+fn a_held_job_is_not_restarted_while_its_api_call_runs() {
+    let (mut queue, id) = queue_with_job(2, Priority::Normal);
+    queue.resume(id).unwrap();
+    queue.poll_start().unwrap();
+    queue.handle_connected(id);
+    queue.hold(id).unwrap();
+    queue.handle_stopped(id);
+    assert_eq!(queue.poll_start(), None, "the stopped transfer must stay stopped");
+    queue.release(id);
+    assert_eq!(queue.poll_start().map(|start| start.file), Some(0), "released, it continues");
+    queue.handle_stopped(id);
+    queue.hold(id).unwrap();
+    queue.suspend(id).unwrap();
+    queue.resume(id).unwrap();
+    assert!(queue.poll_start().is_some(), "Suspend ends the hold");
+}

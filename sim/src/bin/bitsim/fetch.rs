@@ -76,9 +76,10 @@ pub(crate) fn fetch(url: &str, destination: &Path, state_dir: &Path) -> anyhow::
                     return Ok(0);
                 }
                 JobState::Error => {
-                    let error = info
-                        .error
-                        .map_or("unknown error".to_owned(), |error| error.error.to_string());
+                    let error = info.error.map_or_else(
+                        || "unknown error".to_owned(),
+                        |error| error.error.to_string(),
+                    );
                     println!("{destination}: failed: {error}");
                     return Ok(1);
                 }

@@ -82,7 +82,7 @@ impl DefectArgs {
     fn defects(&self) -> anyhow::Result<Defects> {
         #[allow(unused_mut)]
         let mut defects = Defects::default();
-        for name in &self.names {
+        if let Some(name) = self.names.first() {
             let known = bitsim_engine::core::defect::Defect::ALL
                 .into_iter()
                 .find(|defect| defect.name() == name);

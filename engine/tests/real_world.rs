@@ -1,0 +1,341 @@
+//! The engine on real sockets and files (`TokioEnv`): the conformance arm that shows the
+//! simulator's engine is the real one. A small hyper server on 127.0.0.1 (on its own thread,
+//! so it outlives engine "processes") serves files with ranges; the first GET of each path
+//! stalls part-way, as over a dropped link.
+//!
+//! Each test takes well under a second of real time: stalls are ended by Suspend, Cancel or
+//! killing the engine's runtime (a killed process), never by waiting for a timeout.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bitsim_engine::core::resume::CheckpointPolicy;
+use bitsim_engine::{Engine, EngineConfig, Event, EventSink, Hresult, JobId, JobState, TokioEnv};
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::{Request, Response};
+use tokio::sync::Notify;
+
+const FILE_LEN: u64 = 1_000_000;
+/// Where the first GET of each path stalls.
+const STALL_AT: u64 = 300_000;
+
+fn content(range: std::ops::Range<u64>) -> Vec<u8> {
+    range.map(|i| (i.wrapping_mul(31).wrapping_add(7) % 251) as u8).collect()
+}
+
+/// What the server received: (method, path, Range header).
+type Seen = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
+
+/// Starts the server on its own thread for the rest of the test process.
+fn start_server() -> (u16, Seen) {
+    let seen: Seen = Arc::default();
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let server_seen = seen.clone();
+    // The real-world arm: the server runs on its own thread so it outlives engine "processes".
+    #[allow(clippy::disallowed_methods)]
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        tokio::task::LocalSet::new().block_on(&runtime, async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            port_tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let stalled = Rc::new(RefCell::new(BTreeSet::new()));
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (seen, stalled) = (server_seen.clone(), stalled.clone());
+                tokio::task::spawn_local(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let response = respond(&seen, &stalled, &request);
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+    });
+    (port_rx.recv().unwrap(), seen)
+}
+
+fn respond(
+    seen: &Seen,
+    stalled: &RefCell<BTreeSet<String>>,
+    request: &Request<hyper::body::Incoming>,
+) -> Response<TestBody> {
+    let range = request.headers().get("range").map(|value| value.to_str().unwrap().to_owned());
+    let path = request.uri().path().to_owned();
+    seen.lock().unwrap().push((request.method().to_string(), path.clone(), range.clone()));
+    let builder = Response::builder()
+        .header("last-modified", "Thu, 01 Jan 2026 00:00:00 GMT")
+        .header("accept-ranges", "bytes");
+    if request.method() == hyper::Method::HEAD {
+        return builder
+            .header("content-length", FILE_LEN)
+            .body(TestBody { data: None, stall: false, len: 0 })
+            .unwrap();
+    }
+    let start: u64 = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes=")?.split_once('-')?.0.parse().ok())
+        .unwrap_or(0);
+    let stall = stalled.borrow_mut().insert(path);
+    let sent = if stall { start..STALL_AT } else { start..FILE_LEN };
+    let body = TestBody { data: Some(Bytes::from(content(sent))), stall, len: FILE_LEN - start };
+    let builder = builder.header("content-length", FILE_LEN - start);
+    let builder = match range {
+        Some(_) => builder
+            .status(206)
+            .header("content-range", format!("bytes {start}-{}/{FILE_LEN}", FILE_LEN - 1)),
+        None => builder.status(200),
+    };
+    builder.body(body).unwrap()
+}
+
+/// A body that sends its bytes, then (if `stall`) never ends, as a wedged connection does.
+struct TestBody {
+    data: Option<Bytes>,
+    stall: bool,
+    len: u64,
+}
+
+impl Body for TestBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.data.take() {
+            Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            None if self.stall => Poll::Pending,
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.len)
+    }
+}
+
+/// Collects the engine's events and wakes waiters.
+#[derive(Default)]
+struct Events {
+    seen: RefCell<Vec<Event>>,
+    changed: Notify,
+}
+
+impl EventSink for Events {
+    fn on_event(&self, event: &Event) {
+        self.seen.borrow_mut().push(event.clone());
+        self.changed.notify_waiters();
+    }
+}
+
+impl Events {
+    async fn until(&self, done: impl Fn(&Event) -> bool) {
+        loop {
+            let changed = self.changed.notified();
+            if self.seen.borrow().iter().any(&done) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    fn durable_offset(&self, job: JobId) -> u64 {
+        let seen = self.seen.borrow();
+        let mut offsets = seen.iter().filter_map(|event| match event {
+            Event::Checkpoint { job: j, offset, .. } if *j == job => Some(*offset),
+            _ => None,
+        });
+        offsets.next_back().unwrap_or(0)
+    }
+}
+
+fn checkpointed_at_least(job: JobId, bytes: u64) -> impl Fn(&Event) -> bool {
+    move |event| matches!(event, Event::Checkpoint { job: j, offset, .. } if *j == job && *offset >= bytes)
+}
+
+fn reached(job: JobId, state: JobState) -> impl Fn(&Event) -> bool {
+    move |event| matches!(event, Event::StateChanged { job: j, to, .. } if *j == job && *to == state)
+}
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bitsim-engine-{}-{name}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `work` as one "process" of the engine: dropping the runtime at the end kills every
+/// task, as a killed process would (the page cache keeps unsynced writes).
+fn process<T>(work: impl Future<Output = T>) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    tokio::task::LocalSet::new().block_on(&runtime, work)
+}
+
+async fn start_engine(state: &Path, events: Rc<Events>) -> Engine<TokioEnv> {
+    let mut config = EngineConfig::new(state.to_str().unwrap());
+    // Checkpoint often, so a stalled body has durable progress to resume from.
+    config.checkpoint = CheckpointPolicy { bytes: 64 << 10, ..CheckpointPolicy::default() };
+    let engine = Engine::start(TokioEnv, config, events).await.unwrap();
+    let driver = engine.clone();
+    tokio::task::spawn_local(async move { driver.run().await });
+    engine
+}
+
+async fn new_job(engine: &Engine<TokioEnv>, port: u16, path: &str, dest: &Path) -> JobId {
+    let job = engine.create_job(path).await.unwrap();
+    engine
+        .add_file(job, &format!("http://127.0.0.1:{port}{path}"), dest.to_str().unwrap())
+        .await
+        .unwrap();
+    engine.resume(job).await.unwrap();
+    job
+}
+
+fn ranges_of(seen: &Seen, path: &str) -> Vec<Option<String>> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|(method, p, _)| method == "GET" && p == path)
+        .map(|(_, _, range)| range.clone())
+        .collect()
+}
+
+fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("BIT") && name.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn a_download_survives_a_killed_process_and_resumes_at_the_exact_byte() {
+    let (port, seen) = start_server();
+    let dir = scratch("restart");
+    let (state, dest) = (dir.join("state"), dir.join("file.bin"));
+    let durable = process(async {
+        let events = Rc::new(Events::default());
+        let engine = start_engine(&state, events.clone()).await;
+        let job = new_job(&engine, port, "/restart.bin", &dest).await;
+        events.until(checkpointed_at_least(job, 128 << 10)).await;
+        events.durable_offset(job)
+    });
+    let result = process(async {
+        let events = Rc::new(Events::default());
+        let engine = start_engine(&state, events.clone()).await;
+        let job = engine.jobs()[0].id;
+        events.until(reached(job, JobState::Transferred)).await;
+        engine.complete(job).await
+    });
+    assert_eq!(result, Ok(Hresult::S_OK));
+    assert_eq!(
+        ranges_of(&seen, "/restart.bin"),
+        [None, Some(format!("bytes={durable}-{}", FILE_LEN - 1))]
+    );
+    assert!(
+        std::fs::read(&dest).unwrap() == content(0..FILE_LEN),
+        "the completed file differs from the server's"
+    );
+    assert_eq!(temp_files(&dir), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn suspend_keeps_progress_and_resume_continues_from_it() {
+    let (port, seen) = start_server();
+    let dir = scratch("suspend");
+    let dest = dir.join("file.bin");
+    let (durable, result) = process(async {
+        let events = Rc::new(Events::default());
+        let engine = start_engine(&dir.join("state"), events.clone()).await;
+        let job = new_job(&engine, port, "/suspend.bin", &dest).await;
+        events.until(checkpointed_at_least(job, 128 << 10)).await;
+        engine.suspend(job).await.unwrap();
+        assert_eq!(engine.job(job).unwrap().state, JobState::Suspended);
+        assert!(!dest.exists(), "the destination appears only at Complete");
+        let durable = events.durable_offset(job);
+        engine.resume(job).await.unwrap();
+        events.until(reached(job, JobState::Transferred)).await;
+        (durable, engine.complete(job).await)
+    });
+    assert_eq!(result, Ok(Hresult::S_OK));
+    // Suspend made every received byte durable before stopping.
+    assert_eq!(durable, STALL_AT);
+    assert_eq!(
+        ranges_of(&seen, "/suspend.bin"),
+        [None, Some(format!("bytes={STALL_AT}-{}", FILE_LEN - 1))]
+    );
+    assert!(std::fs::read(&dest).unwrap() == content(0..FILE_LEN));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn cancel_deletes_the_temporary_file_and_ends_the_job() {
+    let (port, _) = start_server();
+    let dir = scratch("cancel");
+    let dest = dir.join("file.bin");
+    process(async {
+        let events = Rc::new(Events::default());
+        let engine = start_engine(&dir.join("state"), events.clone()).await;
+        let job = new_job(&engine, port, "/cancel.bin", &dest).await;
+        events.until(checkpointed_at_least(job, 64 << 10)).await;
+        assert_eq!(temp_files(&dir).len(), 1);
+        engine.cancel(job).await.unwrap();
+        assert!(engine.job(job).is_none());
+        assert_eq!(engine.resume(job).await.unwrap_err().code, Hresult::BG_E_NOT_FOUND);
+    });
+    assert_eq!(temp_files(&dir), Vec::<String>::new());
+    assert!(!dest.exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn complete_before_the_transfer_ends_is_partial_and_keeps_nothing() {
+    let (port, _) = start_server();
+    let dir = scratch("partial");
+    let dest = dir.join("file.bin");
+    let result = process(async {
+        let events = Rc::new(Events::default());
+        let engine = start_engine(&dir.join("state"), events.clone()).await;
+        let job = new_job(&engine, port, "/partial.bin", &dest).await;
+        events.until(checkpointed_at_least(job, 64 << 10)).await;
+        engine.complete(job).await
+    });
+    assert_eq!(result, Ok(Hresult::BG_S_PARTIAL_COMPLETE));
+    assert!(!dest.exists());
+    assert_eq!(temp_files(&dir), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_corrupt_journal_stops_the_start_instead_of_losing_jobs() {
+    let dir = scratch("corrupt");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("queue.journal"), b"bitsim-journal 1 2 0000000000000000\n{}\n")
+        .unwrap();
+    let error = process(async {
+        let events = Rc::new(Events::default());
+        Engine::start(TokioEnv, EngineConfig::new(state.to_str().unwrap()), events)
+            .await
+            .err()
+            .expect("must refuse")
+    });
+    let message = error.to_string();
+    assert!(message.contains("queue.journal") && message.contains("checksum"), "{message}");
+    std::fs::remove_dir_all(&dir).ok();
+}
