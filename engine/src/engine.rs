@@ -68,6 +68,8 @@ pub(crate) struct Inner<E: Env> {
     wake: Notify,
     transfers: RefCell<BTreeMap<JobId, RunningTransfer>>,
     started_at: Instant,
+    /// Serialises commits (see [`Inner::commit`]).
+    commit_lock: tokio::sync::Mutex<()>,
 }
 
 struct RunningTransfer {
@@ -121,6 +123,7 @@ impl<E: Env> Engine<E> {
             wake: Notify::new(),
             transfers: RefCell::new(BTreeMap::new()),
             started_at: Instant::now(),
+            commit_lock: tokio::sync::Mutex::new(()),
         });
         let io_error = |action, path: &str| {
             let path = path.to_owned();
@@ -134,12 +137,14 @@ impl<E: Env> Engine<E> {
                 .file_len(&part.temp_name)
                 .await
                 .map_err(io_error("inspect", &part.temp_name))?;
-            inner.emit(Event::PartFileChecked {
-                job: part.job,
-                file: part.file,
-                journal_offset: part.journal_offset,
-                file_len,
-            });
+            inner
+                .publish(Event::PartFileChecked {
+                    job: part.job,
+                    file: part.file,
+                    journal_offset: part.journal_offset,
+                    file_len,
+                })
+                .await;
             let target = match recover_part_file(part.journal_offset, file_len) {
                 Recovery::TruncateTo(offset) => offset,
                 Recovery::Restart(reason) => {
@@ -163,7 +168,7 @@ impl<E: Env> Engine<E> {
             }
         }
         let jobs = inner.queue.borrow().jobs().count();
-        inner.emit(Event::Started { jobs });
+        inner.publish(Event::Started { jobs }).await;
         Ok(Self { inner })
     }
 
@@ -392,13 +397,20 @@ impl<E: Env> Inner<E> {
         self.started_at.elapsed()
     }
 
-    pub(crate) fn emit(&self, event: Event) {
-        self.sink.on_event(&event);
+    /// Publishes an event that changes no durable state (a request sent, a connection
+    /// opened), in order with every other event.
+    pub(crate) async fn publish(&self, event: Event) {
+        self.queue.borrow_mut().note(event);
+        // A journal that cannot be written stays dirty; the next commit tries again.
+        let _ = self.commit().await;
     }
 
     /// Persists the queue if it changed, then publishes the events recorded with the change:
-    /// nobody hears of a change that a power loss could still undo.
+    /// nobody hears of a change that a power loss could still undo. Commits run one at a
+    /// time, each publishing what it took, so the event stream keeps the order of events
+    /// even when disk writes really wait.
     pub(crate) async fn commit(&self) -> std::io::Result<()> {
+        let _one_at_a_time = self.commit_lock.lock().await;
         let (journal, events) = {
             let mut queue = self.queue.borrow_mut();
             let journal =

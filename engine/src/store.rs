@@ -2,8 +2,6 @@
 //! demands (architecture.md §3): write a temporary file, sync it, rename it over the journal,
 //! sync the directory. A power loss at any point leaves the old or the new journal, whole.
 
-use tokio::sync::Mutex;
-
 use crate::core::journal::{Journal, JournalError};
 use crate::env::{Env, FileIo, OpenMode};
 
@@ -27,8 +25,6 @@ pub(crate) struct Store {
     dir: String,
     journal: String,
     temp: String,
-    /// One save at a time: two interleaved saves would write the same temporary file.
-    lock: Mutex<()>,
 }
 
 impl Store {
@@ -43,12 +39,7 @@ impl Store {
             ancestor = format!("{ancestor}/{part}");
         }
         let join = |name| format!("{}/{name}", dir.trim_end_matches('/'));
-        Ok(Self {
-            dir: dir.to_owned(),
-            journal: join(JOURNAL_FILE),
-            temp: join(JOURNAL_TEMP_FILE),
-            lock: Mutex::new(()),
-        })
+        Ok(Self { dir: dir.to_owned(), journal: join(JOURNAL_FILE), temp: join(JOURNAL_TEMP_FILE) })
     }
 
     /// The last journal saved, or `None` on a machine that never ran the engine.
@@ -65,8 +56,8 @@ impl Store {
     }
 
     /// Replaces the journal; when this returns, the new journal survives a power loss.
+    /// Callers run one save at a time (two would write the same temporary file).
     pub(crate) async fn save(&self, env: &impl Env, bytes: &[u8]) -> std::io::Result<()> {
-        let _one_at_a_time = self.lock.lock().await;
         let file = env.open(&self.temp, OpenMode::Truncate).await?;
         file.write_all_at(bytes, 0).await?;
         file.sync_all().await?;

@@ -118,7 +118,7 @@ impl<E: Env> FileTransfer<'_, E> {
         let part = self.open_part_file().await?;
         let mut restarts = 0;
         loop {
-            let mut connection = self.connect().await?;
+            let mut connection = None;
             let remote = self.head(&mut connection).await?;
             self.inner.connected(self.job).await?;
             let offset = match decide_resume(&self.durable, &remote, self.inner.config.defects) {
@@ -195,12 +195,9 @@ impl<E: Env> FileTransfer<'_, E> {
 
     async fn connect(&self) -> Result<Connection, Interrupt> {
         let (host, port) = (&self.url.host, self.url.port);
-        self.inner.emit(Event::Connecting {
-            job: self.job,
-            file: self.file,
-            host: host.clone(),
-            port,
-        });
+        let connecting =
+            Event::Connecting { job: self.job, file: self.file, host: host.clone(), port };
+        self.inner.publish(connecting).await;
         let config = &self.inner.config;
         let stream = self
             .bounded(config.connect_timeout, "connect", self.inner.env.connect(host, port))
@@ -225,15 +222,15 @@ impl<E: Env> FileTransfer<'_, E> {
         Ok(Connection { sender, task })
     }
 
-    async fn head(&self, connection: &mut Connection) -> Result<RemoteInfo, Interrupt> {
+    async fn head(&self, connection: &mut Option<Connection>) -> Result<RemoteInfo, Interrupt> {
         let response = self.send(connection, Method::HEAD, None, None).await?;
         Ok(parse_head(response.status().as_u16(), response.headers())?)
     }
 
-    /// GETs on one connection until the file is complete or changed remotely.
+    /// GETs until the file is complete or changed remotely.
     async fn fetch(
         &mut self,
-        connection: &mut Connection,
+        connection: &mut Option<Connection>,
         part: &E::File,
         remote: &RemoteInfo,
         mut offset: u64,
@@ -310,12 +307,9 @@ impl<E: Env> FileTransfer<'_, E> {
         let end = start + written;
         let synced =
             if end > self.durable.offset { self.make_durable(part, end).await } else { Ok(()) };
-        self.inner.emit(Event::BodyEnded {
-            job: self.job,
-            file: self.file,
-            start,
-            received: written,
-        });
+        let ended_event =
+            Event::BodyEnded { job: self.job, file: self.file, start, received: written };
+        self.inner.publish(ended_event).await;
         ended.and(synced).map(|()| end)
     }
 
@@ -332,61 +326,104 @@ impl<E: Env> FileTransfer<'_, E> {
         Ok(())
     }
 
-    /// Sends one request and waits for its response head.
+    /// Sends one request and waits for its response head, opening a connection when there is
+    /// none or the server closed the last one (HTTP/1.0 servers and `Connection: close` do
+    /// so after every response). A request that dies on a reused connection before any
+    /// answer is sent once more on a fresh one: HEAD and GET are idempotent.
     async fn send(
         &self,
-        connection: &mut Connection,
+        connection: &mut Option<Connection>,
         method: Method,
         range: Option<String>,
         if_range: Option<String>,
     ) -> Result<Response<Incoming>, Interrupt> {
         let config = &self.inner.config;
-        self.bounded(config.send_timeout, "wait for the connection", connection.sender.ready())
-            .await?
-            .map_err(hyper_error)?;
+        let mut fresh = false;
+        loop {
+            let open = match connection.take() {
+                Some(open) if !open.sender.is_closed() => open,
+                _ => {
+                    fresh = true;
+                    self.connect().await?
+                }
+            };
+            let open = connection.insert(open);
+            let request = self.request(&method, range.as_ref(), if_range.as_ref())?;
+            let ready = self
+                .bounded(config.send_timeout, "wait for the connection", open.sender.ready())
+                .await?;
+            let sent = match ready {
+                Ok(()) => {
+                    self.inner
+                        .publish(Event::Request {
+                            job: self.job,
+                            file: self.file,
+                            method: method_name(&method),
+                            range: range.clone(),
+                        })
+                        .await;
+                    let answer = open.sender.send_request(request);
+                    self.bounded(config.receive_timeout, "wait for the response", answer).await?
+                }
+                Err(error) => Err(error),
+            };
+            match sent {
+                Ok(response) => {
+                    self.publish_response(&response).await;
+                    return Ok(response);
+                }
+                Err(error)
+                    if !fresh
+                        && (error.is_closed()
+                            || error.is_canceled()
+                            || error.is_incomplete_message()) =>
+                {
+                    *connection = None;
+                }
+                Err(error) => return Err(hyper_error(error).into()),
+            }
+        }
+    }
+
+    fn request(
+        &self,
+        method: &Method,
+        range: Option<&String>,
+        if_range: Option<&String>,
+    ) -> Result<Request<Empty<Bytes>>, Interrupt> {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(&self.url.path_and_query)
             .header(HOST, &self.url.authority)
             .header(USER_AGENT, USER_AGENT_VALUE)
             .header(ACCEPT_ENCODING, "identity");
-        if let Some(range) = &range {
+        if let Some(range) = range {
             request = request.header(RANGE, range);
-            if let Some(validator) = &if_range {
+            if let Some(validator) = if_range {
                 request = request.header(IF_RANGE, validator);
             }
         }
-        let request = request.body(Empty::new()).map_err(|error| {
-            TransferError::remote(
+        request.body(Empty::new()).map_err(|error| {
+            Interrupt::Failed(TransferError::remote(
                 Hresult::E_INVALIDARG,
                 format!("cannot build a request for this remote name: {error}"),
-            )
-        })?;
-        self.inner.emit(Event::Request {
-            job: self.job,
-            file: self.file,
-            method: method_name(&method),
-            range,
-        });
-        let response = self
-            .bounded(
-                config.receive_timeout,
-                "wait for the response",
-                connection.sender.send_request(request),
-            )
-            .await?
-            .map_err(hyper_error)?;
+            ))
+        })
+    }
+
+    async fn publish_response(&self, response: &Response<Incoming>) {
         let headers = response.headers();
         let text =
             |name| headers.get(name).and_then(|value: &http::HeaderValue| value.to_str().ok());
-        self.inner.emit(Event::Response {
-            job: self.job,
-            file: self.file,
-            status: response.status().as_u16(),
-            content_length: text(CONTENT_LENGTH).and_then(|value| value.parse().ok()),
-            content_range: text(CONTENT_RANGE).map(str::to_owned),
-        });
-        Ok(response)
+        self.inner
+            .publish(Event::Response {
+                job: self.job,
+                file: self.file,
+                status: response.status().as_u16(),
+                content_length: text(CONTENT_LENGTH).and_then(|value| value.parse().ok()),
+                content_range: text(CONTENT_RANGE).map(str::to_owned),
+            })
+            .await;
     }
 
     /// Awaits `work` for at most `limit`, and not past a stop request.

@@ -339,3 +339,72 @@ fn a_corrupt_journal_stops_the_start_instead_of_losing_jobs() {
     assert!(message.contains("queue.journal") && message.contains("checksum"), "{message}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// An HTTP/1.0 server as Python's `http.server` is one: it answers one request per
+/// connection, honours no Range, and closes the connection after every response.
+fn start_http10_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    #[allow(clippy::disallowed_methods)]
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let is_head = head.starts_with(b"HEAD ");
+            let mut response =
+                format!("HTTP/1.0 200 OK\r\nContent-Length: {FILE_LEN}\r\n\r\n").into_bytes();
+            if !is_head {
+                response.extend(content(0..FILE_LEN));
+            }
+            let _ = stream.write_all(&response);
+            // Dropping the stream closes the connection.
+        }
+    });
+    port
+}
+
+#[test]
+fn a_server_that_closes_after_every_response_gets_a_new_connection_per_request() {
+    let port = start_http10_server();
+    let dir = scratch("close");
+    let dest = dir.join("file.bin");
+    let (result, errors) = process(async {
+        let events = Rc::new(Events::default());
+        let engine = start_engine(&dir.join("state"), events.clone()).await;
+        let job = new_job(&engine, port, "/close.bin", &dest).await;
+        events
+            .until(|event| {
+                matches!(
+                    event,
+                    Event::StateChanged {
+                        to: JobState::Transferred | JobState::TransientError | JobState::Error,
+                        ..
+                    }
+                )
+            })
+            .await;
+        let errors: Vec<String> = events
+            .seen
+            .borrow()
+            .iter()
+            .filter_map(|event| match event {
+                Event::StateChanged { error: Some(error), .. } => Some(error.error.to_string()),
+                _ => None,
+            })
+            .collect();
+        (engine.complete(job).await, errors)
+    });
+    assert_eq!(
+        errors,
+        Vec::<String>::new(),
+        "a closed connection is not an error: the next request opens another"
+    );
+    assert_eq!(result, Ok(Hresult::S_OK));
+    assert!(std::fs::read(&dest).unwrap() == content(0..FILE_LEN));
+    std::fs::remove_dir_all(&dir).ok();
+}

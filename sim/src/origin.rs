@@ -40,6 +40,7 @@ const CHUNK_PACED_MIN: usize = 1460;
 pub struct Origin {
     name: String,
     behaviour: Behaviour,
+    keep_alive: bool,
     bytes_per_sec: Option<f64>,
     files: BTreeMap<String, Vec<Version>>,
     seed: u64,
@@ -94,6 +95,7 @@ impl Origin {
         Self {
             name: server.name.clone(),
             behaviour: server.behaviour,
+            keep_alive: server.keep_alive,
             bytes_per_sec: server.send_rate.map(|rate| rate.bits_per_sec as f64 / 8.0),
             files,
             seed,
@@ -118,6 +120,7 @@ impl Origin {
         loop {
             let (stream, peer) = listener.accept().await?;
             let origin = self.clone();
+            let keep_alive = self.keep_alive;
             tokio::task::spawn_local(async move {
                 let client: Rc<str> = turmoil::reverse_lookup(peer.ip())
                     .unwrap_or_else(|| peer.ip().to_string())
@@ -128,6 +131,7 @@ impl Origin {
                 });
                 // The Date header would read the real clock: off, for byte-identical runs.
                 let _ = http1::Builder::new()
+                    .keep_alive(keep_alive)
                     .timer(TokioTimer::new())
                     .auto_date_header(false)
                     .serve_connection(TokioIo::new(stream), service)

@@ -461,6 +461,11 @@ impl Queue {
         std::mem::take(&mut self.dirty)
     }
 
+    /// Records an event that changes nothing durable, to be published in order with the rest.
+    pub fn note(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
     /// Marks the queue as changed again, after a journal write failed.
     pub fn mark_dirty(&mut self) {
         self.dirty = true;

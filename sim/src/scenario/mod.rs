@@ -102,6 +102,9 @@ pub struct Server {
     /// Paces response bodies to this rate (per connection). Absent: as fast as turmoil goes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_rate: Option<Rate>,
+    /// `false`: close the connection after every response, as HTTP/1.0 servers do.
+    #[serde(default = "Server::keep_alive_default")]
+    pub keep_alive: bool,
     pub files: Vec<ServerFile>,
 }
 
@@ -581,6 +584,12 @@ impl Scenario {
             ));
         }
         Ok(())
+    }
+}
+
+impl Server {
+    fn keep_alive_default() -> bool {
+        true
     }
 }
 

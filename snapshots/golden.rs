@@ -1,15 +1,43 @@
-//! Golden traces: each shipped scenario at seed 1, in compact text, in `snapshots/`.
+//! Golden traces: each shipped scenario at seed 1, in compact text, one `<scenario>.snap`
+//! beside this file.
 //!
 //! A changed trace writes `snapshots/<name>.snap.new` for `cargo insta review` and fails; CI
 //! runs with `INSTA_UPDATE=no` so nothing is written there. A snapshot without a scenario, or
 //! an unreviewed `.snap.new` left lying around, fails too.
+//!
+//! This file is a test target of the `bitsim` package (see `sim/Cargo.toml`) although it
+//! lives here: cargo-insta looks for pending snapshots only in the directories of packages
+//! and of their targets.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
 
 use bitsim::report::run_and_judge;
+use bitsim::scenario::Scenario;
 use bitsim_engine::core::defect::Defects;
 
-use crate::support::{root, shipped_scenarios};
+/// The repository root, where `scenarios/` and `snapshots/` live.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("sim/ has a parent").to_owned()
+}
+
+/// Every shipped scenario, sorted by file name: (file stem, relative path, scenario).
+fn shipped_scenarios() -> Vec<(String, String, Scenario)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
+        .expect("scenarios/ exists")
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let stem = path.file_stem().expect("a file name").to_string_lossy().into_owned();
+            let scenario = Scenario::load(&path).unwrap_or_else(|error| panic!("{error}"));
+            (stem.clone(), format!("scenarios/{stem}.toml"), scenario)
+        })
+        .collect()
+}
 
 /// The seed every golden trace is recorded with.
 const SNAPSHOT_SEED: u64 = 1;
