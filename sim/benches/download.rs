@@ -18,7 +18,12 @@ fn main() {
     let mut walls = Vec::with_capacity(RUNS);
     let mut last = None;
     for run in 0..RUNS {
-        let report = run_and_judge(&scenario, "sim/benches/download-100mb.toml", run as u64, Defects::default());
+        let report = run_and_judge(
+            &scenario,
+            "sim/benches/download-100mb.toml",
+            run as u64,
+            Defects::default(),
+        );
         assert!(report.passed(), "the benchmark run failed:\n{}", report.render(&scenario));
         walls.push(report.wall);
         last = Some(report);
@@ -28,7 +33,11 @@ fn main() {
     let median = walls[RUNS / 2];
     let sim = report.outcome.end.as_secs_f64();
     println!("workload   {}", scenario.description);
-    println!("machine    {} cores, {}", std::thread::available_parallelism().map_or(1, |n| n.get()), cpu_model());
+    println!(
+        "machine    {} cores, {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu_model()
+    );
     println!("runs       {RUNS} (seeds 0..{RUNS}), every oracle held in each");
     println!(
         "wall       median {:.3} s (min {:.3} s, max {:.3} s)",
@@ -36,17 +45,27 @@ fn main() {
         walls[0].as_secs_f64(),
         walls[RUNS - 1].as_secs_f64()
     );
-    println!("simulated  {sim:.3} s in {} steps: {:.0} sim-s per wall-s at the median", report.outcome.steps, sim / median.as_secs_f64());
+    println!(
+        "simulated  {sim:.3} s in {} steps: {:.0} sim-s per wall-s at the median",
+        report.outcome.steps,
+        sim / median.as_secs_f64()
+    );
     let summary = report.summary;
     println!(
         "bytes      {} received, {} fetched twice ({} already durable), {} resumes",
-        summary.bytes_received, summary.bytes_fetched_twice, summary.bytes_refetched_durable, summary.resumes
+        summary.bytes_received,
+        summary.bytes_fetched_twice,
+        summary.bytes_refetched_durable,
+        summary.resumes
     );
 }
 
 /// The CPU's model name, for the record.
 fn cpu_model() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info.lines().find_map(|line| line.strip_prefix("model name")).and_then(|rest| rest.split(':').nth(1));
+    let model = info
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .and_then(|rest| rest.split(':').nth(1));
     model.map_or_else(|| "unknown CPU".to_owned(), |model| model.trim().to_owned())
 }
