@@ -83,13 +83,14 @@ impl GateResult {
         self.failures().next().is_none()
     }
 
-    /// One row per scenario: runs, passes, failures, median simulated time, wall time.
+    /// One row per scenario: runs, passes, failures, median simulated time, resumes, bytes
+    /// requested again although already durable (0 for exact-offset resume), wall time.
     pub fn table(&self) -> String {
         let mut text = String::new();
         let _ = writeln!(
             text,
-            "{:<34} {:>5} {:>5} {:>5} {:>11} {:>9} {:>8}",
-            "scenario", "runs", "pass", "fail", "sim p50", "resumes", "wall"
+            "{:<34} {:>5} {:>5} {:>5} {:>11} {:>8} {:>12} {:>8}",
+            "scenario", "runs", "pass", "fail", "sim p50", "resumes", "durable 2x", "wall"
         );
         let mut start = 0;
         while start < self.reports.len() {
@@ -104,13 +105,15 @@ impl GateResult {
             let mut sim: Vec<Duration> = group.iter().map(|report| report.outcome.end).collect();
             sim.sort();
             let resumes: u64 = group.iter().map(|report| report.summary.resumes).sum();
+            let durable_twice: u64 =
+                group.iter().map(|report| report.summary.bytes_refetched_durable).sum();
             let wall: Duration = group.iter().map(|report| report.wall).sum();
             let name = std::path::Path::new(path)
                 .file_name()
                 .map_or_else(|| path.as_str().into(), |name| name.to_string_lossy());
             let _ = writeln!(
                 text,
-                "{name:<34} {:>5} {:>5} {:>5} {:>10.3}s {resumes:>9} {:>7.2}s",
+                "{name:<34} {:>5} {:>5} {:>5} {:>10.3}s {resumes:>8} {durable_twice:>12} {:>7.2}s",
                 group.len(),
                 group.len() - failed,
                 failed,

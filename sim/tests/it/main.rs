@@ -5,6 +5,7 @@
 //!   other trace.
 //! - `properties`: random file sizes x random interruption schedules keep exact-offset resume
 //!   and integrity (proptest; `PROPTEST_CASES` raises the case count).
+//! - `resume`: the resume scenarios resume, without refetching a durable byte.
 //! - `cli`: exit codes and messages of the `bitsim` binary.
 //!
 //! The golden traces are a separate test target, `snapshots/golden.rs`, so that the
@@ -14,4 +15,5 @@ mod cli;
 mod defects;
 mod determinism;
 mod properties;
+mod resume;
 mod support;
