@@ -24,6 +24,7 @@ use crate::core::event::Event;
 use crate::core::hresult::Hresult;
 use crate::core::http::{
     BodyPlan, RemoteInfo, RemoteUrl, check_get_response, parse_head, plan_get, range_header,
+    resend_on_new_connection,
 };
 use crate::core::job::JobId;
 use crate::core::queue::StartTransfer;
@@ -372,13 +373,8 @@ impl<E: Env> FileTransfer<'_, E> {
                     self.publish_response(&response).await;
                     return Ok(response);
                 }
-                Err(error)
-                    if !fresh
-                        && (error.is_closed()
-                            || error.is_canceled()
-                            || error.is_incomplete_message()) =>
-                {
-                    *connection = None;
+                Err(error) if resend_on_new_connection(!fresh, failure_of(&error)) => {
+                    *connection = None
                 }
                 Err(error) => return Err(hyper_error(error).into()),
             }
@@ -447,14 +443,17 @@ fn method_name(method: &Method) -> &'static str {
     if method == Method::HEAD { "HEAD" } else { "GET" }
 }
 
-/// Names what hyper saw go wrong in BITS terms.
-fn hyper_error(error: hyper::Error) -> TransferError {
-    let failure = if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
+/// What hyper saw go wrong, in BITS terms.
+fn failure_of(error: &hyper::Error) -> TransportFailure {
+    if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
         TransportFailure::Malformed
     } else if error.is_timeout() {
         TransportFailure::TimedOut
     } else {
         TransportFailure::Closed
-    };
-    failure.into_error(error.to_string())
+    }
+}
+
+fn hyper_error(error: hyper::Error) -> TransferError {
+    failure_of(&error).into_error(error.to_string())
 }

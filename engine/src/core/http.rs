@@ -14,7 +14,7 @@ use http::header::{
 use serde::{Deserialize, Serialize};
 
 use super::defect::{Defect, Defects};
-use super::error::{ApiError, TransferError};
+use super::error::{ApiError, TransferError, TransportFailure};
 use super::hresult::Hresult;
 
 /// A remote name may be at most this long (spec §2.5, RemoteName: 2,200 characters).
@@ -176,6 +176,15 @@ pub fn plan_get(remote: &RemoteInfo, offset: u64, defects: Defects) -> Option<Ge
         return Some(GetPlan { range: None, if_range: None });
     }
     Some(GetPlan { range: Some(offset..end), if_range: remote.validators.if_range() })
+}
+
+/// Whether a request that failed with `failure` before any answer is sent again on a new
+/// connection. Only when the connection was reused: servers close idle or HTTP/1.0
+/// connections after a response, and the client can notice only when its next request dies.
+/// HEAD and GET are idempotent, so sending once more is safe; a fresh connection that fails
+/// is a real error.
+pub fn resend_on_new_connection(reused_connection: bool, failure: TransportFailure) -> bool {
+    reused_connection && failure == TransportFailure::Closed
 }
 
 /// The `Range` header value for a half-open range: `bytes=first-last`.
@@ -510,6 +519,14 @@ mod tests {
         let error = check_get_response(&plan, &info, 503, &HeaderMap::new()).unwrap_err();
         assert_eq!(error.code, Hresult::http_status(503));
         assert!(error.is_transient());
+    }
+
+    #[test]
+    fn only_a_reused_connection_that_closed_is_worth_a_second_try() {
+        assert!(resend_on_new_connection(true, TransportFailure::Closed));
+        assert!(!resend_on_new_connection(false, TransportFailure::Closed));
+        assert!(!resend_on_new_connection(true, TransportFailure::TimedOut));
+        assert!(!resend_on_new_connection(true, TransportFailure::Malformed));
     }
 
     #[test]
