@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bitsim_engine::core::job::JobFile;
+use bitsim_engine::env::missing_is_none;
 use bitsim_engine::{Env, FileIo, JobId, OpenMode};
 use turmoil::fs::shim::std::fs as simfs;
 
@@ -91,14 +92,6 @@ pub struct SimFile {
     file: simfs::File,
     path: String,
     ledger: Option<Rc<RefCell<DiskLedger>>>,
-}
-
-fn missing_is_none<T>(result: io::Result<T>) -> io::Result<Option<T>> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
-    }
 }
 
 impl FileIo for SimFile {

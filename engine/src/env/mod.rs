@@ -62,6 +62,16 @@ pub trait Env: 'static {
     fn unix_time(&self) -> Duration;
 }
 
+/// Turns "no such file" into `None`, for the `Env` methods that report a missing file that
+/// way.
+pub fn missing_is_none<T>(result: io::Result<T>) -> io::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// The directory part of a `/`-separated path (`/` for files at the root).
 pub fn parent_dir(path: &str) -> &str {
     match path.rfind('/') {

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 use tokio::task::spawn_blocking;
 
-use super::{Env, FileIo, OpenMode};
+use super::{Env, FileIo, OpenMode, missing_is_none};
 
 /// The engine's environment on a real machine.
 #[derive(Clone, Debug, Default)]
@@ -28,14 +28,6 @@ async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
     spawn_blocking(work).await.map_err(io::Error::other)?
-}
-
-fn missing_is_none<T>(result: io::Result<T>) -> io::Result<Option<T>> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
-    }
 }
 
 impl FileIo for TokioFile {
