@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::core::http::Validators;
+use crate::core::journal::Journal;
 
 const SECOND: Duration = Duration::from_secs(1);
 
