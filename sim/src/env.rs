@@ -130,16 +130,8 @@ impl Env for TurmoilEnv {
 
     async fn open(&self, path: &str, mode: OpenMode) -> io::Result<SimFile> {
         let mut options = simfs::OpenOptions::new();
-        options.read(true).write(true);
-        match mode {
-            OpenMode::Existing => {}
-            OpenMode::Create => {
-                options.create(true);
-            }
-            OpenMode::Truncate => {
-                options.create(true).truncate(true);
-            }
-        }
+        let (create, truncate) = mode.flags();
+        options.read(true).write(true).create(create).truncate(truncate);
         let file = options.open(path)?;
         let ledger = self.ledger.clone().filter(|_| !path.starts_with(&self.unaccounted_dir));
         Ok(SimFile { file, path: path.to_owned(), ledger })

@@ -27,6 +27,17 @@ pub enum OpenMode {
     Truncate,
 }
 
+impl OpenMode {
+    /// `(create, truncate)`, as `OpenOptions` takes them (reading and writing are always on).
+    pub const fn flags(self) -> (bool, bool) {
+        match self {
+            Self::Existing => (false, false),
+            Self::Create => (true, false),
+            Self::Truncate => (true, true),
+        }
+    }
+}
+
 /// Positional file IO. A write is durable only after `sync_data` (its bytes) or `sync_all`
 /// (bytes and length); a new or renamed directory entry only after [`Env::sync_dir`].
 pub trait FileIo {

@@ -77,16 +77,8 @@ impl Env for TokioEnv {
         let path = path.to_owned();
         let file = blocking(move || {
             let mut options = OpenOptions::new();
-            options.read(true).write(true);
-            match mode {
-                OpenMode::Existing => {}
-                OpenMode::Create => {
-                    options.create(true);
-                }
-                OpenMode::Truncate => {
-                    options.create(true).truncate(true);
-                }
-            }
+            let (create, truncate) = mode.flags();
+            options.read(true).write(true).create(create).truncate(truncate);
             options.open(path)
         })
         .await?;
