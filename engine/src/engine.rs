@@ -222,7 +222,6 @@ impl<E: Env> Engine<E> {
     pub async fn resume(&self, job: JobId) -> Result<(), ApiError> {
         self.inner.queue.borrow_mut().resume(job)?;
         self.inner.commit_api().await?;
-        self.inner.wake.notify_one();
         Ok(())
     }
 
@@ -240,7 +239,6 @@ impl<E: Env> Engine<E> {
         // The cancel is durable first; a power loss before the deletions leaves orphaned
         // temporary files, never a job that comes back.
         self.inner.commit_api().await?;
-        self.inner.wake.notify_one();
         let mut dirs = BTreeSet::new();
         for temp in &temps {
             self.inner
@@ -279,7 +277,6 @@ impl<E: Env> Engine<E> {
         for temp in &plan.deletions {
             env.remove_file(temp).await.map_err(|error| local_api_error("delete", temp, &error))?;
         }
-        self.inner.wake.notify_one();
         Ok(result)
     }
 
@@ -311,7 +308,6 @@ impl<E: Env> Engine<E> {
     pub async fn set_priority(&self, job: JobId, priority: Priority) -> Result<(), ApiError> {
         self.inner.queue.borrow_mut().set_priority(job, priority)?;
         self.inner.commit_api().await?;
-        self.inner.wake.notify_one();
         Ok(())
     }
 
@@ -333,7 +329,6 @@ impl<E: Env> Engine<E> {
     ) -> Result<(), ApiError> {
         self.inner.queue.borrow_mut().set_no_progress_timeout(job, timeout)?;
         self.inner.commit_api().await?;
-        self.inner.wake.notify_one();
         Ok(())
     }
 
@@ -431,10 +426,14 @@ impl<E: Env> Inner<E> {
         saved
     }
 
+    /// Commits an API call's change and wakes the driver: any call may free the background
+    /// slot (Suspend, Cancel, Complete), add work (Resume, AddFile) or move a timer.
     async fn commit_api(&self) -> Result<(), ApiError> {
-        self.commit().await.map_err(|error| {
+        let committed = self.commit().await.map_err(|error| {
             ApiError::new(Hresult::GEN_FAILURE, format!("cannot write the job journal: {error}"))
-        })
+        });
+        self.wake.notify_one();
+        committed
     }
 
     /// Checkpoint and other mid-transfer commits; a journal that cannot be written stops the

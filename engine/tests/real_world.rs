@@ -408,3 +408,31 @@ fn a_server_that_closes_after_every_response_gets_a_new_connection_per_request()
     assert!(std::fs::read(&dest).unwrap() == content(0..FILE_LEN));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn suspending_the_running_background_job_lets_the_next_one_start() {
+    let (port, seen) = start_server();
+    let dir = scratch("slot");
+    let result = process(async {
+        let events = Rc::new(Events::default());
+        let engine = start_engine(&dir.join("state"), events.clone()).await;
+        let first = new_job(&engine, port, "/slot-first.bin", &dir.join("first.bin")).await;
+        let second = new_job(&engine, port, "/slot-second.bin", &dir.join("second.bin")).await;
+        events.until(checkpointed_at_least(first, 64 << 10)).await;
+        assert_eq!(
+            engine.job(second).unwrap().state,
+            JobState::Queued,
+            "one background job at a time"
+        );
+        engine.suspend(first).await.unwrap();
+        // The second job's first GET stalls too, after some of its bytes became durable.
+        let started = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            events.until(checkpointed_at_least(second, 64 << 10)),
+        );
+        started.await
+    });
+    assert!(result.is_ok(), "the freed background slot was never given to the next job");
+    assert_eq!(ranges_of(&seen, "/slot-second.bin"), [None]);
+    std::fs::remove_dir_all(&dir).ok();
+}
