@@ -30,6 +30,7 @@ use crate::core::job::JobId;
 use crate::core::queue::StartTransfer;
 use crate::core::resume::{
     DurableFile, Recovery, RestartReason, ResumeDecision, decide_resume, recover_part_file,
+    restart_after_change,
 };
 use crate::engine::{Inner, StopSignal};
 use crate::env::{Env, FileIo, OpenMode, parent_dir};
@@ -43,10 +44,6 @@ pub(crate) enum Outcome {
     /// The engine asked it to stop (Suspend, Cancel, Complete); what arrived is durable.
     Stopped,
 }
-
-/// Restarts from byte 0 allowed within one transfer. A server whose file changes at every
-/// request would otherwise keep us in a loop; past this the retry timer paces us instead.
-const RESTARTS_PER_TRANSFER_MAX: u32 = 3;
 
 enum Interrupt {
     Stopped,
@@ -138,11 +135,7 @@ impl<E: Env> FileTransfer<'_, E> {
                 Fetched::Complete => return Ok(()),
                 Fetched::RemoteChanged(detail) => {
                     restarts += 1;
-                    if restarts > RESTARTS_PER_TRANSFER_MAX {
-                        return Err(Interrupt::Failed(TransportFailure::Malformed.into_error(
-                            format!("the remote file changed {restarts} times during one transfer"),
-                        )));
-                    }
+                    restart_after_change(restarts)?;
                     self.restart(&part, RestartReason::ChangedDuringTransfer { detail }, None)
                         .await?;
                 }
@@ -166,7 +159,7 @@ impl<E: Env> FileTransfer<'_, E> {
             part.sync_all().await.map_err(local("sync"))?;
             env.sync_dir(parent_dir(&self.temp)).await.map_err(local("sync the directory of"))?;
         }
-        match recover_part_file(self.durable.offset, file_len.or(Some(0))) {
+        match recover_part_file(self.durable.offset, file_len) {
             Recovery::TruncateTo(offset) => {
                 part.set_len(offset).await.map_err(local("truncate"))?
             }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::defect::{Defect, Defects};
+use super::error::{TransferError, TransportFailure};
 use super::http::{RemoteInfo, Validators};
 
 /// What the journal knows about one file's remote version and durable progress.
@@ -106,6 +107,20 @@ pub fn decide_resume(
         offset += 1;
     }
     ResumeDecision::Continue { offset }
+}
+
+/// Restarts from byte 0 allowed within one transfer. A server whose file changes at every
+/// request would otherwise keep a transfer in a loop; past this the retry timer paces it.
+pub const RESTARTS_PER_TRANSFER_MAX: u32 = 3;
+
+/// Whether a transfer may restart its file for the `restarts`-th time after the remote file
+/// changed under it; past the limit it ends with a transient error.
+pub fn restart_after_change(restarts: u32) -> Result<(), TransferError> {
+    if restarts > RESTARTS_PER_TRANSFER_MAX {
+        return Err(TransportFailure::Malformed
+            .into_error(format!("the remote file changed {restarts} times during one transfer")));
+    }
+    Ok(())
 }
 
 /// What recovery does with a temporary file whose journal offset is `journal_offset`.
@@ -208,6 +223,15 @@ mod tests {
             recover_part_file(40, None),
             Recovery::Restart(RestartReason::PartFileMissing { .. })
         ));
+    }
+
+    #[test]
+    fn a_file_that_keeps_changing_ends_the_transfer_with_a_transient_error() {
+        for restart in 1..=RESTARTS_PER_TRANSFER_MAX {
+            assert_eq!(restart_after_change(restart), Ok(()));
+        }
+        let error = restart_after_change(RESTARTS_PER_TRANSFER_MAX + 1).unwrap_err();
+        assert!(error.is_transient());
     }
 
     #[test]
