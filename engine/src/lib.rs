@@ -33,7 +33,7 @@ mod transfer;
 
 pub use config::EngineConfig;
 pub use core::error::{ApiError, ErrorContext, JobError, TransferError};
-pub use core::event::{Event, EventSink, NoEvents};
+pub use core::event::{Event, EventSink};
 pub use core::hresult::Hresult;
 pub use core::job::{JobId, JobProgress};
 pub use core::state::{JobState, Priority};

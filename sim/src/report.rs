@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 use std::time::Duration;
 
 use bitsim_engine::core::defect::Defects;
@@ -219,11 +218,6 @@ pub fn run_and_judge(
     };
     let summary = Summary::of(&outcome);
     Report { scenario_path: scenario_path.to_owned(), seed, outcome, violations, summary, wall }
-}
-
-/// Loads a scenario file, naming it as the user did.
-pub fn load(path: &Path) -> Result<Scenario, crate::scenario::ScenarioError> {
-    Scenario::load(path)
 }
 
 /// Wall-clock time for reports. The only reading of the real clock in the simulator: it

@@ -107,38 +107,8 @@ pub enum Event {
     },
 }
 
-impl Event {
-    /// The job an event is about, if any.
-    pub fn job(&self) -> Option<JobId> {
-        match self {
-            Self::Started { .. } => None,
-            Self::Restored { job, .. }
-            | Self::PartFileChecked { job, .. }
-            | Self::JobCreated { job, .. }
-            | Self::FileAdded { job, .. }
-            | Self::StateChanged { job, .. }
-            | Self::Connecting { job, .. }
-            | Self::Request { job, .. }
-            | Self::Response { job, .. }
-            | Self::FileRestarted { job, .. }
-            | Self::Checkpoint { job, .. }
-            | Self::BodyEnded { job, .. }
-            | Self::FileTransferred { job, .. }
-            | Self::Progress { job, .. }
-            | Self::Completed { job, .. } => Some(*job),
-        }
-    }
-}
-
 /// Receives the engine's events as they happen (BITS's `IBackgroundCopyCallback`, widened to
 /// every event). Called synchronously: keep it quick.
 pub trait EventSink {
     fn on_event(&self, event: &Event);
-}
-
-/// A sink that drops everything.
-pub struct NoEvents;
-
-impl EventSink for NoEvents {
-    fn on_event(&self, _: &Event) {}
 }

@@ -73,11 +73,6 @@ impl Hresult {
         }
     }
 
-    /// True for success codes (`S_OK`, `BG_S_*`).
-    pub const fn is_success(self) -> bool {
-        self.0 & 0x8000_0000 == 0
-    }
-
     /// Whether BITS keeps a job that fails with this code in TRANSIENT_ERROR and retries it.
     ///
     /// HTTP statuses follow the only table Microsoft publishes (server-application errors,
@@ -108,36 +103,7 @@ impl Hresult {
 
     /// The symbolic name, for traces and messages; `None` for codes without one.
     pub fn name(self) -> Option<&'static str> {
-        let name = match self {
-            Self::S_OK => "S_OK",
-            Self::E_INVALIDARG => "E_INVALIDARG",
-            Self::E_NOTIMPL => "E_NOTIMPL",
-            Self::BG_E_NOT_FOUND => "BG_E_NOT_FOUND",
-            Self::BG_E_INVALID_STATE => "BG_E_INVALID_STATE",
-            Self::BG_E_EMPTY => "BG_E_EMPTY",
-            Self::BG_E_NETWORK_DISCONNECTED => "BG_E_NETWORK_DISCONNECTED",
-            Self::BG_E_MISSING_FILE_SIZE => "BG_E_MISSING_FILE_SIZE",
-            Self::BG_E_INSUFFICIENT_HTTP_SUPPORT => "BG_E_INSUFFICIENT_HTTP_SUPPORT",
-            Self::BG_E_INSUFFICIENT_RANGE_SUPPORT => "BG_E_INSUFFICIENT_RANGE_SUPPORT",
-            Self::BG_S_PARTIAL_COMPLETE => "BG_S_PARTIAL_COMPLETE",
-            Self::BG_S_UNABLE_TO_DELETE_FILES => "BG_S_UNABLE_TO_DELETE_FILES",
-            Self::BG_E_INVALID_SERVER_RESPONSE => "BG_E_INVALID_SERVER_RESPONSE",
-            Self::BG_E_TOO_MANY_FILES => "BG_E_TOO_MANY_FILES",
-            Self::BG_E_STRING_TOO_LONG => "BG_E_STRING_TOO_LONG",
-            Self::BG_E_INVALID_RANGE => "BG_E_INVALID_RANGE",
-            Self::BG_E_CONNECTION_CLOSED => "BG_E_CONNECTION_CLOSED",
-            Self::PATH_NOT_FOUND => "ERROR_PATH_NOT_FOUND",
-            Self::ACCESS_DENIED => "ERROR_ACCESS_DENIED",
-            Self::DISK_FULL => "ERROR_DISK_FULL",
-            Self::GEN_FAILURE => "ERROR_GEN_FAILURE",
-            Self::WINHTTP_TIMEOUT => "ERROR_WINHTTP_TIMEOUT",
-            Self::WINHTTP_NAME_NOT_RESOLVED => "ERROR_WINHTTP_NAME_NOT_RESOLVED",
-            Self::WINHTTP_CANNOT_CONNECT => "ERROR_WINHTTP_CANNOT_CONNECT",
-            Self::WINHTTP_CONNECTION_ERROR => "ERROR_WINHTTP_CONNECTION_ERROR",
-            Self::WINHTTP_INVALID_SERVER_RESPONSE => "ERROR_WINHTTP_INVALID_SERVER_RESPONSE",
-            _ => return None,
-        };
-        Some(name)
+        NAMES.iter().find(|(code, _)| *code == self).map(|(_, name)| *name)
     }
 }
 
@@ -173,42 +139,42 @@ impl std::str::FromStr for Hresult {
                 .map(Self)
                 .map_err(|_| format!("`{text}` is not a hexadecimal HRESULT"));
         }
-        KNOWN_CODES
+        NAMES
             .iter()
-            .copied()
-            .find(|code| code.name() == Some(text))
+            .find(|(_, name)| *name == text)
+            .map(|(code, _)| *code)
             .ok_or_else(|| format!("`{text}` is neither 0x-prefixed hex nor a known code name"))
     }
 }
 
-/// Every code with a name, for parsing names back.
-const KNOWN_CODES: &[Hresult] = &[
-    Hresult::S_OK,
-    Hresult::E_INVALIDARG,
-    Hresult::E_NOTIMPL,
-    Hresult::BG_E_NOT_FOUND,
-    Hresult::BG_E_INVALID_STATE,
-    Hresult::BG_E_EMPTY,
-    Hresult::BG_E_NETWORK_DISCONNECTED,
-    Hresult::BG_E_MISSING_FILE_SIZE,
-    Hresult::BG_E_INSUFFICIENT_HTTP_SUPPORT,
-    Hresult::BG_E_INSUFFICIENT_RANGE_SUPPORT,
-    Hresult::BG_S_PARTIAL_COMPLETE,
-    Hresult::BG_S_UNABLE_TO_DELETE_FILES,
-    Hresult::BG_E_INVALID_SERVER_RESPONSE,
-    Hresult::BG_E_TOO_MANY_FILES,
-    Hresult::BG_E_STRING_TOO_LONG,
-    Hresult::BG_E_INVALID_RANGE,
-    Hresult::BG_E_CONNECTION_CLOSED,
-    Hresult::PATH_NOT_FOUND,
-    Hresult::ACCESS_DENIED,
-    Hresult::DISK_FULL,
-    Hresult::GEN_FAILURE,
-    Hresult::WINHTTP_TIMEOUT,
-    Hresult::WINHTTP_NAME_NOT_RESOLVED,
-    Hresult::WINHTTP_CANNOT_CONNECT,
-    Hresult::WINHTTP_CONNECTION_ERROR,
-    Hresult::WINHTTP_INVALID_SERVER_RESPONSE,
+/// Every code with a name, in one table for both directions (code to name, name to code).
+const NAMES: &[(Hresult, &str)] = &[
+    (Hresult::S_OK, "S_OK"),
+    (Hresult::E_INVALIDARG, "E_INVALIDARG"),
+    (Hresult::E_NOTIMPL, "E_NOTIMPL"),
+    (Hresult::BG_E_NOT_FOUND, "BG_E_NOT_FOUND"),
+    (Hresult::BG_E_INVALID_STATE, "BG_E_INVALID_STATE"),
+    (Hresult::BG_E_EMPTY, "BG_E_EMPTY"),
+    (Hresult::BG_E_NETWORK_DISCONNECTED, "BG_E_NETWORK_DISCONNECTED"),
+    (Hresult::BG_E_MISSING_FILE_SIZE, "BG_E_MISSING_FILE_SIZE"),
+    (Hresult::BG_E_INSUFFICIENT_HTTP_SUPPORT, "BG_E_INSUFFICIENT_HTTP_SUPPORT"),
+    (Hresult::BG_E_INSUFFICIENT_RANGE_SUPPORT, "BG_E_INSUFFICIENT_RANGE_SUPPORT"),
+    (Hresult::BG_S_PARTIAL_COMPLETE, "BG_S_PARTIAL_COMPLETE"),
+    (Hresult::BG_S_UNABLE_TO_DELETE_FILES, "BG_S_UNABLE_TO_DELETE_FILES"),
+    (Hresult::BG_E_INVALID_SERVER_RESPONSE, "BG_E_INVALID_SERVER_RESPONSE"),
+    (Hresult::BG_E_TOO_MANY_FILES, "BG_E_TOO_MANY_FILES"),
+    (Hresult::BG_E_STRING_TOO_LONG, "BG_E_STRING_TOO_LONG"),
+    (Hresult::BG_E_INVALID_RANGE, "BG_E_INVALID_RANGE"),
+    (Hresult::BG_E_CONNECTION_CLOSED, "BG_E_CONNECTION_CLOSED"),
+    (Hresult::PATH_NOT_FOUND, "ERROR_PATH_NOT_FOUND"),
+    (Hresult::ACCESS_DENIED, "ERROR_ACCESS_DENIED"),
+    (Hresult::DISK_FULL, "ERROR_DISK_FULL"),
+    (Hresult::GEN_FAILURE, "ERROR_GEN_FAILURE"),
+    (Hresult::WINHTTP_TIMEOUT, "ERROR_WINHTTP_TIMEOUT"),
+    (Hresult::WINHTTP_NAME_NOT_RESOLVED, "ERROR_WINHTTP_NAME_NOT_RESOLVED"),
+    (Hresult::WINHTTP_CANNOT_CONNECT, "ERROR_WINHTTP_CANNOT_CONNECT"),
+    (Hresult::WINHTTP_CONNECTION_ERROR, "ERROR_WINHTTP_CONNECTION_ERROR"),
+    (Hresult::WINHTTP_INVALID_SERVER_RESPONSE, "ERROR_WINHTTP_INVALID_SERVER_RESPONSE"),
 ];
 
 #[cfg(test)]
@@ -255,8 +221,8 @@ mod tests {
 
     #[test]
     fn every_named_code_round_trips() {
-        for code in KNOWN_CODES {
-            let name = code.name().expect("listed codes have names");
+        for (code, name) in NAMES {
+            assert_eq!(code.name(), Some(*name));
             assert_eq!(name.parse(), Ok(*code));
         }
     }

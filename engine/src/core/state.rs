@@ -52,11 +52,6 @@ impl JobState {
         matches!(self, Self::Acknowledged | Self::Cancelled)
     }
 
-    /// QUEUED, CONNECTING, TRANSFERRING and TRANSIENT_ERROR: the job wants to transfer.
-    pub const fn is_action(self) -> bool {
-        matches!(self, Self::Queued | Self::Connecting | Self::Transferring | Self::TransientError)
-    }
-
     /// CONNECTING or TRANSFERRING: a transfer is running for the job right now.
     pub const fn is_active(self) -> bool {
         matches!(self, Self::Connecting | Self::Transferring)
