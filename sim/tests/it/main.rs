@@ -4,7 +4,8 @@
 //! - `determinism`: same seed, same trace (in one process and across two); other seed,
 //!   other trace.
 //! - `properties`: random file sizes x random interruption schedules keep exact-offset resume
-//!   and integrity (proptest; `PROPTEST_CASES` raises the case count).
+//!   and integrity (proptest; `PROPTEST_CASES` raises the case count), and the property is
+//!   shown failing for an engine that resumes one byte late.
 //! - `resume`: the resume scenarios resume, without refetching a durable byte.
 //! - `cli`: exit codes and messages of the `bitsim` binary.
 //!

@@ -5,13 +5,20 @@
 //! Each case is a whole simulation; `PROPTEST_CASES` raises the default of 16. A failure
 //! prints the case (seed included) and proptest keeps it under `proptest-regressions/`.
 
-use bitsim::oracle::check;
+use bitsim::oracle::{Oracle, Violation, check};
+use bitsim::report::Summary;
 use bitsim::scenario::Scenario;
 use bitsim::world::{RunConfig, run};
+use bitsim_engine::core::defect::{Defect, Defects};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
 
-/// Cases per run unless `PROPTEST_CASES` says otherwise: about ten seconds on two cores.
+/// Cases per run unless `PROPTEST_CASES` says otherwise: a few seconds on two cores.
 const CASES_DEFAULT: u32 = 16;
+
+/// Cases sampled to show that the property can fail.
+const BROKEN_ENGINE_SAMPLES: usize = 24;
 
 /// An interruption at `at_permille` thousandths of the undisturbed transfer time, so that
 /// it lands while bytes flow (or just before or after).
@@ -124,14 +131,49 @@ fn cases() -> u32 {
         .unwrap_or(CASES_DEFAULT)
 }
 
+/// Runs one case and judges it: the violations, and the figures of the run.
+fn judge(case: &Case, defects: Defects) -> (Vec<Violation>, Summary) {
+    let scenario = Scenario::parse(&case.scenario_text(), "property-case.toml")
+        .expect("generated scenarios are valid");
+    let outcome = run(&scenario, &RunConfig { seed: case.seed, defects });
+    (check(&scenario, case.seed, &outcome), Summary::of(&outcome))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn interruptions_never_cost_a_durable_byte_or_corrupt_one(case in case()) {
-        let scenario = Scenario::parse(&case.scenario_text(), "property-case.toml").expect("generated scenarios are valid");
-        let outcome = run(&scenario, &RunConfig { seed: case.seed, ..RunConfig::default() });
-        let violations = check(&scenario, case.seed, &outcome);
+        let (violations, _) = judge(&case, Defects::default());
         prop_assert!(violations.is_empty(), "{:#?}\nscenario:\n{}", violations, case.scenario_text());
     }
+}
+
+/// The property can fail: on cases drawn by the same strategy, an engine that resumes one
+/// byte late breaks exact-offset in every case where the healthy engine resumed, and enough
+/// cases resume for that to mean something.
+#[test]
+fn the_property_fails_for_an_engine_that_resumes_one_byte_late() {
+    let mut runner = TestRunner::deterministic();
+    let strategy = case();
+    let mut resumed = 0;
+    for _ in 0..BROKEN_ENGINE_SAMPLES {
+        let case = strategy.new_tree(&mut runner).expect("cases generate").current();
+        let (healthy, summary) = judge(&case, Defects::default());
+        assert_eq!(healthy, vec![], "the healthy engine fails:\n{}", case.scenario_text());
+        if summary.resumes == 0 {
+            continue;
+        }
+        resumed += 1;
+        let (broken, _) = judge(&case, Defects::default().with(Defect::ResumeOneByteLate));
+        assert!(
+            broken.iter().any(|violation| violation.oracle == Oracle::ExactOffset),
+            "resuming one byte late went unnoticed:\n{}",
+            case.scenario_text()
+        );
+    }
+    assert!(
+        resumed >= BROKEN_ENGINE_SAMPLES / 4,
+        "only {resumed} of {BROKEN_ENGINE_SAMPLES} cases resumed"
+    );
 }
