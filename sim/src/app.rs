@@ -13,6 +13,7 @@ use turmoil::fs::shim::std::fs as simfs;
 
 use crate::content::Fnv64;
 use crate::env::{DiskLedger, TurmoilEnv};
+use crate::net::shaped::sim_now;
 use crate::scenario::{ENGINE_HOST, Job};
 use crate::trace::{Recorder, SimEvent};
 
@@ -47,9 +48,20 @@ pub async fn run(
     recorder: Recorder,
     wake: Rc<Notify>,
 ) {
-    let app = App { engine, recorder };
+    let app = Rc::new(App { engine, recorder });
     app.prepare_directories(&jobs);
-    app.reconcile(&jobs).await;
+    let now = sim_now();
+    let (due, later): (Vec<Job>, Vec<Job>) =
+        jobs.iter().cloned().partition(|job| job.start_at.is_none_or(|at| at.0 <= now));
+    app.reconcile(&due).await;
+    for job in later {
+        let app = app.clone();
+        tokio::task::spawn_local(async move {
+            let at = job.start_at.map(|at| at.0).unwrap_or_default();
+            tokio::time::sleep(at.saturating_sub(sim_now())).await;
+            app.reconcile(std::slice::from_ref(&job)).await;
+        });
+    }
     loop {
         for info in app.engine.jobs() {
             if info.state == JobState::Transferred {

@@ -18,10 +18,15 @@ use bitsim_engine::env::missing_is_none;
 use bitsim_engine::{Env, FileIo, JobId, OpenMode};
 use turmoil::fs::shim::std::fs as simfs;
 
+use crate::net::Net;
+use crate::net::shaped::Shaped;
+
 /// The engine's environment inside a simulated host.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct TurmoilEnv {
     ledger: Option<Rc<RefCell<DiskLedger>>>,
+    /// The links every connection is shaped by.
+    net: Net,
     /// Writes under this directory (the engine's journal) are bookkeeping, not transfer data.
     unaccounted_dir: String,
 }
@@ -29,9 +34,10 @@ pub struct TurmoilEnv {
 impl TurmoilEnv {
     /// An environment that accounts every data-file write in `ledger`, which outlives
     /// crashes; files under `state_dir` are not data.
-    pub fn with_ledger(ledger: Rc<RefCell<DiskLedger>>, state_dir: &str) -> Self {
+    pub fn with_ledger(ledger: Rc<RefCell<DiskLedger>>, state_dir: &str, net: Net) -> Self {
         Self {
             ledger: Some(ledger),
+            net,
             unaccounted_dir: format!("{}/", state_dir.trim_end_matches('/')),
         }
     }
@@ -121,11 +127,16 @@ impl FileIo for SimFile {
 }
 
 impl Env for TurmoilEnv {
-    type Conn = turmoil::net::TcpStream;
+    type Conn = Shaped;
     type File = SimFile;
 
-    async fn connect(&self, host: &str, port: u16) -> io::Result<Self::Conn> {
-        turmoil::net::TcpStream::connect((host, port)).await
+    async fn connect(&self, host: &str, port: u16) -> io::Result<Shaped> {
+        let stream = turmoil::net::TcpStream::connect((host, port)).await?;
+        self.net.wrap(stream, false)
+    }
+
+    fn local_port(&self, conn: &Shaped) -> Option<u16> {
+        conn.local_addr().ok().map(|addr| addr.port())
     }
 
     async fn open(&self, path: &str, mode: OpenMode) -> io::Result<SimFile> {

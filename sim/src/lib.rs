@@ -8,6 +8,8 @@
 //! - [`scenario`]: the TOML format, its units, and validation with file:line errors.
 //! - [`world`]: scenario + seed -> turmoil `Sim`; the step loop that applies faults.
 //! - [`timeline`]: fixed and seed-drawn faults as timed actions.
+//! - [`net`]: shaped links (rate, queue, latency, jitter, MSS), profiles, what links saw.
+//! - [`cross`]: the user's own bulk traffic over the same links.
 //! - [`origin`]: HTTP servers with deterministic content and field-seen misbehaviours.
 //! - [`app`]: the client program beside the engine (creates, completes, reads back).
 //! - [`env`]: `TurmoilEnv`, the engine's `Env` on simulated sockets and disk.
@@ -26,8 +28,10 @@
 pub mod app;
 pub mod book;
 pub mod content;
+pub mod cross;
 pub mod env;
 pub mod gate;
+pub mod net;
 pub mod oracle;
 pub mod origin;
 pub mod report;

@@ -23,6 +23,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::time::{Instant, Sleep};
 
 use crate::content::ContentKey;
+use crate::net::Net;
 use crate::scenario::{Behaviour, Server};
 use crate::trace::{Recorder, SimEvent};
 
@@ -115,10 +116,11 @@ impl Origin {
     }
 
     /// Accepts connections forever; the software of the server's host.
-    pub async fn serve(self: Rc<Self>) -> turmoil::Result {
+    pub async fn serve(self: Rc<Self>, net: Net) -> turmoil::Result {
         let listener = turmoil::net::TcpListener::bind(("0.0.0.0", HTTP_PORT)).await?;
         loop {
             let (stream, peer) = listener.accept().await?;
+            let stream = net.wrap(stream, true)?;
             let origin = self.clone();
             let keep_alive = self.keep_alive;
             tokio::task::spawn_local(async move {

@@ -207,6 +207,7 @@ pub fn run_and_judge(
                 settled: false,
                 host_error: Some(message.clone()),
                 disk: crate::env::DiskLedger::default(),
+                net: crate::net::NetReport::default(),
             };
             let violation = Violation {
                 oracle: Oracle::HostsHealthy,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::scenario::{Between, ENGINE_HOST, FaultKind, Scenario, Span};
+use crate::scenario::{Between, ENGINE_HOST, FaultKind, Rate, Scenario, Span};
 
 /// Something the harness does to the simulated world.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -30,6 +30,13 @@ pub enum Action {
         a: String,
         b: String,
         latency: Duration,
+    },
+    /// New rates for a shaped link: `up` is a -> b, `down` is b -> a.
+    SetLinkRate {
+        a: String,
+        b: String,
+        down_bps: Option<u64>,
+        up_bps: Option<u64>,
     },
     /// Not an action on the world (servers read the time themselves): marks the moment a
     /// served file gets a new version, for the trace.
@@ -59,7 +66,12 @@ pub fn build(scenario: &Scenario, seed: u64) -> Vec<(Duration, Action)> {
         }
     }
     for fault in scenario.faults.iter().map(|fault| fault.get_ref()) {
-        let drawn = Drawn { duration: fault.duration, down: fault.down, latency: fault.latency };
+        let drawn = Drawn {
+            duration: fault.duration,
+            down: fault.down,
+            latency: fault.latency,
+            rates: (fault.down_rate, fault.up_rate),
+        };
         push_fault(
             &mut actions,
             scenario,
@@ -81,6 +93,7 @@ pub fn build(scenario: &Scenario, seed: u64) -> Vec<(Duration, Action)> {
                 duration: random.duration.map(|range| Span(draw(&mut rng, range))),
                 down: random.down.map(|range| Span(draw(&mut rng, range))),
                 latency: None,
+                rates: (None, None),
             };
             push_fault(
                 &mut actions,
@@ -102,6 +115,8 @@ struct Drawn {
     duration: Option<Span>,
     down: Option<Span>,
     latency: Option<Span>,
+    /// (down, up)
+    rates: (Option<Rate>, Option<Rate>),
 }
 
 fn push_fault(
@@ -138,6 +153,15 @@ fn push_fault(
             let latency = drawn.latency.map_or(Duration::ZERO, |span| span.0);
             for (a, b) in links {
                 actions.push((at, Action::SetLatency { a, b, latency }));
+            }
+        }
+        FaultKind::LinkRate => {
+            let (down_bps, up_bps) = (
+                drawn.rates.0.map(|rate| rate.bits_per_sec),
+                drawn.rates.1.map(|rate| rate.bits_per_sec),
+            );
+            for (a, b) in links {
+                actions.push((at, Action::SetLinkRate { a, b, down_bps, up_bps }));
             }
         }
     }

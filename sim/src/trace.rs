@@ -47,6 +47,29 @@ pub enum SimEvent {
         peer: String,
         latency_us: u64,
     },
+    /// A shaped link's rates changed (`a -> b` up, `b -> a` down), in bits per second.
+    LinkRateSet {
+        peer: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        down_bps: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        up_bps: Option<u64>,
+    },
+    /// Cross-traffic entry `entry` opened its flows.
+    CrossTrafficStarted {
+        entry: usize,
+        flows: u32,
+        direction: &'static str,
+    },
+    CrossTrafficStopped {
+        entry: usize,
+    },
+    /// What the links carried, at the end of the run: the trace hash covers the network too.
+    LinkTotals {
+        link: String,
+        bytes: u64,
+        connections: usize,
+    },
     PowerLost,
     ProcessRestarted,
     /// The host's software started, for the `boot`-th time (1 = first boot).
@@ -211,6 +234,15 @@ fn compact_engine(event: &Event) -> Option<String> {
         Event::Connecting { job, file, host, port } => {
             format!("{job} file{file} connect {host}:{port}")
         }
+        Event::Connected { job, file, local_port, probe } => {
+            let port = local_port.map_or_else(|| "?".to_owned(), |port| port.to_string());
+            let what = if *probe { "probe connection" } else { "connected" };
+            format!("{job} file{file} {what} from port {port}")
+        }
+        Event::RateSet { job, rate_bps } => match rate_bps {
+            Some(rate) => format!("{job} reads at most {rate} bit/s"),
+            None => format!("{job} reads at full speed"),
+        },
         Event::Request { job, file, method, range } => match range {
             Some(range) => format!("{job} file{file} {method} Range: {range}"),
             None => format!("{job} file{file} {method}"),
@@ -244,6 +276,19 @@ fn compact_sim(event: &SimEvent) -> String {
         SimEvent::LinkRepaired { peer } => format!("link to {peer} repaired"),
         SimEvent::LatencySet { peer, latency_us } => {
             format!("latency to {peer} now {}ms", latency_us / 1000)
+        }
+        SimEvent::LinkRateSet { peer, down_bps, up_bps } => {
+            let rate = |bps: &Option<u64>| {
+                bps.map_or_else(|| "unchanged".to_owned(), |b| format!("{b} bit/s"))
+            };
+            format!("link to {peer} now down {} up {}", rate(down_bps), rate(up_bps))
+        }
+        SimEvent::CrossTrafficStarted { entry, flows, direction } => {
+            format!("cross traffic #{entry}: {flows} flow(s) {direction}")
+        }
+        SimEvent::CrossTrafficStopped { entry } => format!("cross traffic #{entry} stopped"),
+        SimEvent::LinkTotals { link, bytes, connections } => {
+            format!("link {link} carried {bytes} bytes over {connections} connection(s)")
         }
         SimEvent::PowerLost => "POWER LOST".to_owned(),
         SimEvent::ProcessRestarted => "PROCESS RESTARTED".to_owned(),

@@ -15,10 +15,13 @@ use tokio::sync::Notify;
 
 use crate::app::{self, SimSink};
 use crate::book::JobBook;
+use crate::cross;
 use crate::env::DiskLedger;
 use crate::env::TurmoilEnv;
+use crate::net::link::Link;
+use crate::net::{Net, NetReport, Route};
 use crate::origin::Origin;
-use crate::scenario::{ENGINE_HOST, Job, STEPS_MAX, Scenario};
+use crate::scenario::{CROSS_HOST, ENGINE_HOST, Job, STEPS_MAX, Scenario};
 use crate::timeline::{self, Action};
 use crate::trace::{Recorder, SimEvent, Trace};
 
@@ -54,6 +57,8 @@ pub struct RunOutcome {
     pub host_error: Option<String>,
     /// What the engine wrote to its temporary files: every byte it received.
     pub disk: DiskLedger,
+    /// What the shaped links carried.
+    pub net: NetReport,
 }
 
 /// Runs `scenario` once. Deterministic: the same scenario and config give the same trace.
@@ -75,27 +80,40 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
     let mut sim = builder.build();
     let recorder = Recorder::default();
     let ledger = Rc::new(RefCell::new(DiskLedger::default()));
+    let net = build_net(scenario, config.seed);
     for server in scenario.servers.iter().map(|server| server.get_ref()) {
         let origin = Rc::new(Origin::new(server, config.seed, EPOCH_UNIX_SECS, recorder.clone()));
-        let (recorder, boots) = (recorder.clone(), Rc::new(Cell::new(0)));
+        let (recorder, boots, net) = (recorder.clone(), Rc::new(Cell::new(0)), net.clone());
         sim.host(server.name.as_str(), move || {
             let (origin, recorder, boots) = (origin.clone(), recorder.clone(), boots.clone());
+            let net = net.clone();
             async move {
                 boots.set(boots.get() + 1);
                 recorder.record(origin.name(), SimEvent::Booted { boot: boots.get() });
-                origin.serve().await
+                origin.serve(net).await
             }
         });
+    }
+    if !scenario.cross_traffic.is_empty() {
+        let net = net.clone();
+        sim.host(CROSS_HOST, move || cross::serve(net.clone()));
     }
     let jobs: Rc<[Job]> = scenario.jobs.iter().map(|job| job.get_ref().clone()).collect();
     let engine_config = engine_config(scenario, config.defects);
     let (engine_recorder, boots, disk) = (recorder.clone(), Rc::new(Cell::new(0)), ledger.clone());
+    let cross_flows: Vec<_> = scenario.cross_traffic.iter().map(|c| c.get_ref().clone()).collect();
+    let engine_net = net.clone();
     sim.host(ENGINE_HOST, move || {
         let (jobs, recorder, config, boots) =
             (jobs.clone(), engine_recorder.clone(), engine_config.clone(), boots.clone());
         let disk = disk.clone();
-        let env = TurmoilEnv::with_ledger(disk.clone(), STATE_DIR);
+        let env = TurmoilEnv::with_ledger(disk.clone(), STATE_DIR, engine_net.clone());
+        let cross = (!cross_flows.is_empty())
+            .then(|| cross::run_flows(engine_net.clone(), cross_flows.clone(), recorder.clone()));
         async move {
+            if let Some(cross) = cross {
+                tokio::task::spawn_local(cross);
+            }
             boots.set(boots.get() + 1);
             recorder.record(ENGINE_HOST, SimEvent::Booted { boot: boots.get() });
             let wake = Rc::new(Notify::new());
@@ -110,11 +128,52 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
             Ok(())
         }
     });
+    unshape_latency(&sim, scenario);
     let timeline = timeline::build(scenario, config.seed);
-    let mut outcome =
-        Stepper { sim, recorder, scenario, faults: Faults::default() }.drive(timeline);
+    let stepper = Stepper { sim, recorder, scenario, faults: Faults::default(), net: net.clone() };
+    let mut outcome = stepper.drive(timeline);
     outcome.disk = ledger.take();
+    outcome.net = net.report();
     outcome
+}
+
+/// The scenario's links, each direction with its own jitter generator drawn from the seed.
+fn build_net(scenario: &Scenario, seed: u64) -> Net {
+    let routes = scenario
+        .links
+        .iter()
+        .enumerate()
+        .map(|(index, decl)| {
+            let decl = decl.get_ref();
+            let settings = decl.settings().expect("validated when the scenario was loaded");
+            let [a, b] = decl.between.clone();
+            let salt = (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ LINK_SALT;
+            let link = |name: String, spec, salt: u64| {
+                Rc::new(RefCell::new(Link::new(name, spec, seed ^ salt)))
+            };
+            Route {
+                up: link(format!("{a}->{b}"), settings.up, salt),
+                down: link(format!("{b}->{a}"), settings.down, salt.rotate_left(17)),
+                a,
+                b: (b != "*").then_some(b),
+                window_bytes: settings.window_bytes,
+            }
+        })
+        .collect();
+    Net::new(routes)
+}
+
+/// Salt for the links' jitter generators.
+const LINK_SALT: u64 = 0x11ae_0000_0000_0003;
+
+/// A shaped link applies its own delay; turmoil's must not add to it.
+fn unshape_latency(sim: &turmoil::Sim<'_>, scenario: &Scenario) {
+    for decl in scenario.links.iter().map(|decl| decl.get_ref()) {
+        let [a, b] = &decl.between;
+        for host in scenario.hosts().filter(|host| host != a && (b == "*" || host == b)) {
+            sim.set_link_latency(a.as_str(), host, Duration::ZERO);
+        }
+    }
 }
 
 /// The engine settings a scenario asks for.
@@ -155,6 +214,7 @@ struct Stepper<'a> {
     recorder: Recorder,
     scenario: &'a Scenario,
     faults: Faults,
+    net: Net,
 }
 
 impl Stepper<'_> {
@@ -172,6 +232,7 @@ impl Stepper<'_> {
                 self.apply(now, action);
             }
             self.boot_due(now);
+            self.net.sample(now);
             self.recorder.visit_from(seen, |entry| book.update(entry));
             seen = self.recorder.len();
             if book.settled(self.scenario) {
@@ -195,14 +256,25 @@ impl Stepper<'_> {
                 break (false, Some(error));
             }
         };
+        let end = self.sim.elapsed();
+        for link in self.net.report().links {
+            let bytes = link.stats.departed.values().flatten().map(|(_, bytes)| bytes).sum();
+            let connections = link.stats.departed.len();
+            self.recorder.record_at(
+                end,
+                &link.from,
+                SimEvent::LinkTotals { link: link.name, bytes, connections },
+            );
+        }
         let trace = self.recorder.snapshot();
         RunOutcome {
             trace,
-            end: self.sim.elapsed(),
+            end,
             steps,
             settled,
             host_error,
             disk: DiskLedger::default(),
+            net: NetReport::default(),
         }
     }
 
@@ -242,9 +314,30 @@ impl Stepper<'_> {
                 }
             }
             Action::SetLatency { a, b, latency } => {
-                self.sim.set_link_latency(a.as_str(), b.as_str(), latency);
+                match self.net.link(&a, &b) {
+                    Some(up) => {
+                        up.borrow_mut().set_latency(latency);
+                        let down = self.net.link(&b, &a).expect("links have two directions");
+                        down.borrow_mut().set_latency(latency);
+                    }
+                    None => self.sim.set_link_latency(a.as_str(), b.as_str(), latency),
+                }
                 let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
                 self.recorder.record_at(now, &a, SimEvent::LatencySet { peer: b, latency_us });
+            }
+            Action::SetLinkRate { a, b, down_bps, up_bps } => {
+                let directions =
+                    [(self.net.link(&a, &b), up_bps), (self.net.link(&b, &a), down_bps)];
+                for (link, rate) in directions {
+                    if let (Some(link), Some(rate)) = (link, rate) {
+                        link.borrow_mut().set_rate(now, rate);
+                    }
+                }
+                self.recorder.record_at(
+                    now,
+                    &a,
+                    SimEvent::LinkRateSet { peer: b, down_bps, up_bps },
+                );
             }
             Action::ContentChange { server, path, version, size } => {
                 self.recorder.record_at(

@@ -54,6 +54,21 @@ pub enum Event {
         host: String,
         port: u16,
     },
+    /// The TCP connection is open (`probe`: the background controller's second connection).
+    Connected {
+        job: JobId,
+        file: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        local_port: Option<u16>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        probe: bool,
+    },
+    /// The job's reading rate changed by more than a step (background controller, policy or
+    /// cap): `None` is no limit.
+    RateSet {
+        job: JobId,
+        rate_bps: Option<u64>,
+    },
     /// An HTTP request is sent. `range` is the `Range` header exactly as sent.
     Request {
         job: JobId,

@@ -10,6 +10,8 @@
 //! - [`http`]: URL, HEAD and GET rules; which `Range` to send; whether a response is usable.
 //! - [`resume`]: exact-offset resume, recovery of temporary files, checkpoint cadence.
 //! - [`retry`]: transient versus fatal failures, retry and no-progress timers.
+//! - [`throttle`]: the group policy's background limit, job caps, the pacing token bucket.
+//! - [`ledbat`]: the delay-based controller that keeps background transfers to idle bandwidth.
 //! - [`journal`]: the durable form of the queue and its checksummed encoding.
 //! - [`hresult`], [`error`]: BITS error codes and errors grouped by who is at fault.
 //! - [`event`]: the event stream.
@@ -22,7 +24,9 @@ pub mod hresult;
 pub mod http;
 pub mod job;
 pub mod journal;
+pub mod ledbat;
 pub mod queue;
 pub mod resume;
 pub mod retry;
 pub mod state;
+pub mod throttle;

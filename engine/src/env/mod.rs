@@ -56,6 +56,11 @@ pub trait Env: 'static {
 
     /// Opens a TCP connection. Callers bound it with their own timeout.
     fn connect(&self, host: &str, port: u16) -> impl Future<Output = io::Result<Self::Conn>>;
+    /// The local port of a connection, reported in events so that a network trace can tell
+    /// which job a connection served.
+    fn local_port(&self, _conn: &Self::Conn) -> Option<u16> {
+        None
+    }
     fn open(&self, path: &str, mode: OpenMode) -> impl Future<Output = io::Result<Self::File>>;
     /// The whole file, or `None` if it does not exist.
     fn read(&self, path: &str) -> impl Future<Output = io::Result<Option<Vec<u8>>>>;

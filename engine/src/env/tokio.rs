@@ -73,6 +73,10 @@ impl Env for TokioEnv {
         TcpStream::connect((host, port)).await
     }
 
+    fn local_port(&self, conn: &TcpStream) -> Option<u16> {
+        conn.local_addr().ok().map(|addr| addr.port())
+    }
+
     async fn open(&self, path: &str, mode: OpenMode) -> io::Result<TokioFile> {
         let path = path.to_owned();
         let file = blocking(move || {

@@ -4,6 +4,7 @@
 //!
 //! The format is documented in the README ("Scenario format").
 
+pub mod network;
 pub mod units;
 mod validate;
 
@@ -15,6 +16,9 @@ use bitsim_engine::{Hresult, JobState, Priority};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+pub use self::network::{
+    CROSS_HOST, CrossDirection, CrossTraffic, Limit, LinkDecl, LinkSettings, Throttle, YieldBounds,
+};
 pub use self::units::{Between, Rate, Size, Span};
 
 /// The simulated host that runs the engine (and the program that uses it).
@@ -50,6 +54,14 @@ pub struct Scenario {
     pub faults: Vec<Spanned<Fault>>,
     #[serde(default)]
     pub random_faults: Vec<Spanned<RandomFaults>>,
+    /// Shaped links; pairs no link joins use turmoil's plain links (`network.latency`).
+    #[serde(default)]
+    pub links: Vec<Spanned<LinkDecl>>,
+    #[serde(default)]
+    pub cross_traffic: Vec<Spanned<CrossTraffic>>,
+    /// Bounds for the `background-yield` oracle; absent: not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yield_bounds: Option<YieldBounds>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -89,6 +101,12 @@ pub struct EngineSettings {
     pub checkpoint_bytes: Option<Size>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_interval: Option<Span>,
+    /// How long a background job transfers before an equal-priority job takes its turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_slice: Option<Span>,
+    /// The group policy's background bandwidth limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<Throttle>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -157,6 +175,12 @@ pub struct Job {
     /// NoProgressTimeout; BITS's default (14 days) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_progress_timeout: Option<Span>,
+    /// The job's own bandwidth cap, whatever its priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<Rate>,
+    /// When the client program creates the job (default: at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<Span>,
     pub files: Vec<JobFile>,
     pub expect: Expect,
 }
@@ -200,6 +224,11 @@ pub struct Fault {
     /// latency: the new one-way latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Span>,
+    /// link-rate: the new rate of the down (b -> a) and up (a -> b) directions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_rate: Option<Rate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up_rate: Option<Rate>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Eq, Ord, PartialEq, PartialOrd, Serialize)]
@@ -214,6 +243,8 @@ pub enum FaultKind {
     ProcessRestart,
     /// The link's one-way latency changes.
     Latency,
+    /// A shaped link's rate changes (a modem retrains, a mobile cell gets crowded).
+    LinkRate,
 }
 
 impl FaultKind {
@@ -223,6 +254,7 @@ impl FaultKind {
             Self::PowerLoss => "power-loss",
             Self::ProcessRestart => "process-restart",
             Self::Latency => "latency",
+            Self::LinkRate => "link-rate",
         }
     }
 }
@@ -308,6 +340,12 @@ impl Scenario {
     /// Every server's name.
     pub fn server_names(&self) -> impl Iterator<Item = &str> {
         self.servers.iter().map(|server| server.get_ref().name.as_str())
+    }
+
+    /// Every simulated host: the engine's, the servers, and the cross-traffic host if used.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        let cross = (!self.cross_traffic.is_empty()).then_some(CROSS_HOST);
+        [ENGINE_HOST].into_iter().chain(self.server_names()).chain(cross)
     }
 
     pub fn server(&self, name: &str) -> Option<&Server> {

@@ -8,8 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::de::{self, Visitor};
 
 /// A span of simulated time, written with a unit: `ms`, `s`, `m`, `h` or `d` (`"1.5s"` works).
 #[derive(Clone, Copy, Debug, Default, Eq, Ord, PartialEq, PartialOrd)]
@@ -139,7 +138,7 @@ fn split_number(text: &str) -> Result<(f64, &str), String> {
 }
 
 /// Deserializes any of these from a string, and sizes also from a bare integer.
-struct TextVisitor<T>(std::marker::PhantomData<T>);
+pub(crate) struct TextVisitor<T>(pub(crate) std::marker::PhantomData<T>);
 
 impl<T: FromStr<Err = String>> Visitor<'_> for TextVisitor<T> {
     type Value = T;
@@ -163,19 +162,21 @@ impl<T: FromStr<Err = String>> Visitor<'_> for TextVisitor<T> {
 
 macro_rules! text_serde {
     ($($ty:ty),*) => {$(
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                deserializer.deserialize_any(TextVisitor(std::marker::PhantomData))
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_any($crate::scenario::units::TextVisitor(std::marker::PhantomData))
             }
         }
 
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.collect_str(self)
             }
         }
     )*};
 }
+
+pub(crate) use text_serde;
 
 text_serde!(Span, Size, Rate, Between<Span>);
 

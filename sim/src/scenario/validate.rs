@@ -9,6 +9,7 @@ use bitsim_engine::JobState;
 use bitsim_engine::core::http::RemoteUrl;
 use toml::Spanned;
 
+use super::network::CROSS_FLOWS_MAX;
 use super::{
     ENGINE_HOST, Fault, FaultKind, Located, RANDOM_FAULTS_MAX, RandomFaults, STEPS_MAX, Scenario,
     at,
@@ -40,7 +41,8 @@ impl Scenario {
         }
         self.validate_servers()?;
         self.validate_jobs()?;
-        let hosts: BTreeSet<&str> = self.server_names().chain([ENGINE_HOST]).collect();
+        self.validate_network()?;
+        let hosts: BTreeSet<&str> = self.hosts().collect();
         for fault in &self.faults {
             self.validate_fault(fault, &hosts)?;
         }
@@ -56,7 +58,8 @@ impl Scenario {
             let (span, server) = (server.span(), server.get_ref());
             let valid = !server.name.is_empty()
                 && server.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && server.name != ENGINE_HOST;
+                && server.name != ENGINE_HOST
+                && server.name != super::CROSS_HOST;
             if !valid {
                 return Err(at(
                     span,
@@ -185,56 +188,40 @@ impl Scenario {
     ) -> Result<(), Located> {
         let (span, fault) = (fault.span(), fault.get_ref());
         let kind = fault.kind;
-        let needs = |present: bool, field: &str| {
-            if present {
-                Ok(())
-            } else {
-                Err(at(span.clone(), format!("faults: a {} fault needs `{field}`", kind.name())))
-            }
+        let present = [
+            ("duration", fault.duration.is_some()),
+            ("down", fault.down.is_some()),
+            ("host", fault.host.is_some()),
+            ("between", fault.between.is_some()),
+            ("latency", fault.latency.is_some()),
+            ("down_rate", fault.down_rate.is_some()),
+            ("up_rate", fault.up_rate.is_some()),
+        ];
+        // (fields it needs, at least one of; fields it may have besides)
+        let (needs, may): (&[&str], &[&str]) = match kind {
+            FaultKind::LinkDrop => (&["duration"], &["between"]),
+            FaultKind::PowerLoss => (&["down"], &["host"]),
+            FaultKind::ProcessRestart => (&[], &["host"]),
+            FaultKind::Latency => (&["latency"], &["between"]),
+            FaultKind::LinkRate => (&["down_rate", "up_rate"], &["between"]),
         };
-        let forbids = |present: bool, field: &str| {
-            if present {
-                Err(at(
-                    span.clone(),
-                    format!("faults.{field}: a {} fault has no `{field}`", kind.name()),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        match kind {
-            FaultKind::LinkDrop => {
-                needs(fault.duration.is_some(), "duration")?;
-                forbids(fault.down.is_some(), "down")?;
-                forbids(fault.host.is_some(), "host")?;
-                forbids(fault.latency.is_some(), "latency")?;
-            }
-            FaultKind::PowerLoss => {
-                needs(fault.down.is_some(), "down")?;
-                forbids(fault.duration.is_some(), "duration")?;
-                forbids(fault.between.is_some(), "between")?;
-                forbids(fault.latency.is_some(), "latency")?;
-            }
-            FaultKind::ProcessRestart => {
-                for (present, field) in [
-                    (fault.duration.is_some(), "duration"),
-                    (fault.down.is_some(), "down"),
-                    (fault.between.is_some(), "between"),
-                    (fault.latency.is_some(), "latency"),
-                ] {
-                    forbids(present, field)?;
-                }
-            }
-            FaultKind::Latency => {
-                needs(fault.latency.is_some(), "latency")?;
-                for (present, field) in [
-                    (fault.duration.is_some(), "duration"),
-                    (fault.down.is_some(), "down"),
-                    (fault.host.is_some(), "host"),
-                ] {
-                    forbids(present, field)?;
-                }
-            }
+        let has = |field: &str| present.iter().any(|(name, is)| *name == field && *is);
+        if !needs.is_empty() && !needs.iter().any(|field| has(field)) {
+            return Err(at(
+                span,
+                format!("faults: a {} fault needs `{}`", kind.name(), needs.join("` or `")),
+            ));
+        }
+        if let Some((field, _)) =
+            present.iter().find(|(field, is)| *is && !needs.contains(field) && !may.contains(field))
+        {
+            return Err(at(
+                span,
+                format!("faults.{field}: a {} fault has no `{field}`", kind.name()),
+            ));
+        }
+        if kind == FaultKind::LinkRate && self.links.is_empty() {
+            return Err(at(span, "faults: a link-rate fault needs a [[links]] to change"));
         }
         check_hosts(&span, fault.host.as_deref(), fault.between.as_ref(), hosts)?;
         if fault.at >= self.deadline {
@@ -262,8 +249,11 @@ impl Scenario {
             FaultKind::ProcessRestart => {
                 (true, random.duration.is_none() && random.down.is_none(), "nothing else")
             }
-            FaultKind::Latency => {
-                return Err(at(span, "random_faults.kind: latency changes cannot be random (yet)"));
+            FaultKind::Latency | FaultKind::LinkRate => {
+                return Err(at(
+                    span,
+                    format!("random_faults.kind: {} changes cannot be random (yet)", kind.name()),
+                ));
             }
         };
         if !(required.0 && required.1) {
@@ -287,6 +277,49 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    fn validate_network(&self) -> Result<(), Located> {
+        let hosts: BTreeSet<&str> = self.hosts().collect();
+        for link in &self.links {
+            let (span, link) = (link.span(), link.get_ref());
+            let [a, b] = &link.between;
+            if !hosts.contains(a.as_str()) || !(b == "*" || hosts.contains(b.as_str())) || a == b {
+                return Err(at(
+                    span,
+                    format!(
+                        "links.between: [`{a}`, `{b}`] must name two different hosts (the second may be `*`)"
+                    ),
+                ));
+            }
+            link.settings().map_err(|message| at(span.clone(), message))?;
+        }
+        for cross in &self.cross_traffic {
+            let (span, cross) = (cross.span(), cross.get_ref());
+            if cross.flows == 0 || cross.flows > CROSS_FLOWS_MAX {
+                return Err(at(span, format!("cross_traffic.flows: 1 to {CROSS_FLOWS_MAX}")));
+            }
+            if cross.at >= self.deadline {
+                return Err(at(span, "cross_traffic.at: not before the deadline"));
+            }
+        }
+        if let Some(throttle) = &self.engine.throttle
+            && (throttle.from_hour > 23 || throttle.to_hour > 23)
+        {
+            return Err(at(0..0, "engine.throttle: hours are 0 to 23"));
+        }
+        if let Some(bounds) = &self.yield_bounds {
+            let fractions = [bounds.busy_share_max, bounds.idle_utilization_min];
+            if fractions.into_iter().flatten().any(|f| !(0.0..=1.0).contains(&f)) {
+                return Err(at(0..0, "yield_bounds: shares and utilizations are between 0 and 1"));
+            }
+            if self.links.is_empty() {
+                return Err(at(0..0, "yield_bounds: judging yield needs a [[links]] bottleneck"));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn check_hosts(
     span: &Range<usize>,
     host: Option<&str>,
@@ -300,7 +333,7 @@ fn check_hosts(
         if !hosts.contains(name) {
             return Err(at(
                 span.clone(),
-                format!("faults: host `{name}` is neither `{ENGINE_HOST}` nor a server"),
+                format!("faults: host `{name}` is not `{ENGINE_HOST}`, a server or `cross`"),
             ));
         }
     }

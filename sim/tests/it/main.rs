@@ -15,6 +15,7 @@
 mod cli;
 mod defects;
 mod determinism;
+mod links;
 mod properties;
 mod resume;
 mod support;
