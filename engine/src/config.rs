@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::core::defect::Defects;
+use crate::core::queue::TIME_SLICE_DEFAULT;
 use crate::core::resume::CheckpointPolicy;
+use crate::core::throttle::BandwidthPolicy;
 
 /// WinHTTP's default connect timeout (`WinHttpSetTimeouts`: 60 s), which BITS inherits.
 pub const CONNECT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
@@ -26,6 +28,13 @@ pub struct EngineConfig {
     pub send_timeout: Duration,
     pub receive_timeout: Duration,
     pub checkpoint: CheckpointPolicy,
+    /// How long a background job keeps the slot while an equal-priority job waits.
+    pub time_slice: Duration,
+    /// The group policy's limit for background transfers; `None`: no policy.
+    pub bandwidth_policy: Option<BandwidthPolicy>,
+    /// Background jobs use only idle bandwidth (`core::ledbat`). Off, they transfer at full
+    /// speed like BITS 1.x on a link it cannot see.
+    pub background_controller: bool,
     /// Deliberate bugs; always empty unless the crate is built with `defects`.
     pub defects: Defects,
 }
@@ -38,6 +47,9 @@ impl EngineConfig {
             send_timeout: SEND_TIMEOUT_DEFAULT,
             receive_timeout: RECEIVE_TIMEOUT_DEFAULT,
             checkpoint: CheckpointPolicy::default(),
+            time_slice: TIME_SLICE_DEFAULT,
+            bandwidth_policy: None,
+            background_controller: true,
             defects: Defects::default(),
         }
     }

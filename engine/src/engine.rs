@@ -24,9 +24,13 @@ use crate::core::job::{JobId, JobProgress};
 use crate::core::queue::{Queue, StartTransfer};
 use crate::core::resume::{Recovery, RestartReason, recover_part_file};
 use crate::core::state::{JobState, JobType, Priority};
+use crate::core::throttle::Limit;
 use crate::env::{Env, FileIo, OpenMode, parent_dir};
 use crate::store::{StartError, Store};
 use crate::transfer::{self, Outcome};
+
+/// The bandwidth policy's window is checked against the wall clock at least this often.
+pub const POLICY_RECHECK: Duration = Duration::from_secs(60);
 
 /// A handle to a running engine; clones share it.
 pub struct Engine<E: Env> {
@@ -110,10 +114,11 @@ impl<E: Env> Engine<E> {
     ) -> Result<Self, StartError> {
         let store = Store::open(&env, &config.state_dir).await?;
         let journal = store.load(&env).await?;
-        let queue = match journal {
+        let mut queue = match journal {
             Some(journal) => Queue::restore(journal, Duration::ZERO, env.unix_time()),
             None => Queue::new(),
         };
+        queue.set_time_slice(config.time_slice);
         let inner = Rc::new(Inner {
             env,
             config,
@@ -176,17 +181,31 @@ impl<E: Env> Engine<E> {
     pub async fn run(&self) {
         let inner = &self.inner;
         loop {
+            inner.apply_bandwidth_policy();
+            loop {
+                let preempt = inner.queue.borrow().poll_preempt(inner.now());
+                let Some((job, trigger)) = preempt else { break };
+                self.yield_slot(job, trigger).await;
+            }
+            let now = inner.now();
             let starts: Vec<StartTransfer> =
-                std::iter::from_fn(|| inner.queue.borrow_mut().poll_start()).collect();
+                std::iter::from_fn(|| inner.queue.borrow_mut().poll_start(now)).collect();
             for start in starts {
                 self.spawn_transfer(start);
             }
             // A journal that cannot be written stays dirty; the next commit tries again.
             let _ = inner.commit().await;
             let deadline = inner.queue.borrow().poll_timeout();
+            let policy_check = inner.until_policy_check();
             let timer = async {
                 match deadline {
                     Some(deadline) => tokio::time::sleep_until(inner.started_at + deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let policy_timer = async {
+                match policy_check {
+                    Some(wait) => tokio::time::sleep(wait).await,
                     None => std::future::pending().await,
                 }
             };
@@ -194,8 +213,22 @@ impl<E: Env> Engine<E> {
                 biased;
                 () = inner.wake.notified() => {}
                 () = timer => inner.queue.borrow_mut().handle_timeout(inner.now()),
+                () = policy_timer => {}
             }
         }
+    }
+
+    /// Stops a background job's transfer so another takes the slot (or none, under a
+    /// blocking policy), then lets the queue move it.
+    async fn yield_slot(&self, job: JobId, trigger: crate::core::state::Trigger) {
+        let running = self.inner.transfers.borrow_mut().remove(&job);
+        if let Some(running) = running {
+            running.stop.request();
+            // A transfer that panicked has nothing left to clean up.
+            let _ = running.task.await;
+        }
+        self.inner.queue.borrow_mut().handle_yield(job, trigger);
+        let _ = self.inner.commit().await;
     }
 
     // ----- API -------------------------------------------------------------------------------
@@ -305,6 +338,12 @@ impl<E: Env> Engine<E> {
         Ok(plan)
     }
 
+    /// The job's own bandwidth cap in bits per second (`None`: none), whatever its priority.
+    pub async fn set_rate_limit(&self, job: JobId, rate_bps: Option<u64>) -> Result<(), ApiError> {
+        self.inner.queue.borrow_mut().set_rate_limit(job, rate_bps)?;
+        self.inner.commit_api().await
+    }
+
     pub async fn set_priority(&self, job: JobId, priority: Priority) -> Result<(), ApiError> {
         self.inner.queue.borrow_mut().set_priority(job, priority)?;
         self.inner.commit_api().await?;
@@ -390,6 +429,36 @@ impl<E: Env> Inner<E> {
     /// Monotonic time since start-up.
     pub(crate) fn now(&self) -> Duration {
         self.started_at.elapsed()
+    }
+
+    /// Tells the queue whether the bandwidth policy blocks background jobs right now.
+    fn apply_bandwidth_policy(&self) {
+        if let Some(policy) = &self.config.bandwidth_policy {
+            let blocked = policy.limit_at(self.env.unix_time()) == Limit::Blocked;
+            self.queue.borrow_mut().set_background_blocked(blocked);
+        }
+    }
+
+    /// How long until the policy's window may change. The wall clock is read again at every
+    /// check and at least every [`POLICY_RECHECK`], so a clock that was set follows within
+    /// that time.
+    fn until_policy_check(&self) -> Option<Duration> {
+        let policy = self.config.bandwidth_policy.as_ref()?;
+        Some(policy.until_next_edge(self.env.unix_time()).min(POLICY_RECHECK))
+    }
+
+    /// The limits on `job`'s reading rate apart from the background controller: its own cap
+    /// and, for a background job, the policy's limit now.
+    pub(crate) fn rate_limit(&self, job: JobId) -> (Limit, bool) {
+        let queue = self.queue.borrow();
+        let Some(job) = queue.job(job) else { return (Limit::Unlimited, false) };
+        let cap = job.rate_limit_bps.map_or(Limit::Unlimited, Limit::BitsPerSec);
+        let background = job.priority.is_background();
+        let policy = match (&self.config.bandwidth_policy, background) {
+            (Some(policy), true) => policy.limit_at(self.env.unix_time()),
+            _ => Limit::Unlimited,
+        };
+        (cap.min(policy), background)
     }
 
     /// Publishes an event that changes no durable state (a request sent, a connection

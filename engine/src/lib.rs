@@ -10,6 +10,8 @@
 //!   range rules, resume and recovery, retry timers, the journal encoding, BITS error codes.
 //! - [`engine`]: the public API ([`Engine`]), start-up (which is recovery) and the driver loop.
 //! - `transfer`: one file's download, as linear async code that asks `core` at every branch.
+//! - `pace`: paces a transfer's reads to its limits and runs the background controller's
+//!   delay probes.
 //! - `store`: the journal on disk, replaced atomically.
 //! - [`env`]: the seam ([`Env`], [`FileIo`]) and the real implementation, [`TokioEnv`].
 //! - [`config`]: timeouts and checkpoint cadence with their defaults.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod core;
 pub mod engine;
 pub mod env;
+mod pace;
 mod store;
 mod transfer;
 

@@ -4,6 +4,7 @@
 //! job's stop signal.
 
 use std::future::Future;
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,6 +35,7 @@ use crate::core::resume::{
 };
 use crate::engine::{Inner, StopSignal};
 use crate::env::{Env, FileIo, OpenMode, parent_dir};
+use crate::pace::Pacer;
 
 /// How a transfer of one file ended.
 #[derive(Debug)]
@@ -63,7 +65,7 @@ enum Fetched {
 }
 
 pub(crate) async fn run<E: Env>(
-    inner: &Inner<E>,
+    inner: &Rc<Inner<E>>,
     start: StartTransfer,
     stop: &StopSignal,
 ) -> Outcome {
@@ -88,7 +90,7 @@ pub(crate) async fn run<E: Env>(
 }
 
 struct FileTransfer<'a, E: Env> {
-    inner: &'a Inner<E>,
+    inner: &'a Rc<Inner<E>>,
     stop: &'a StopSignal,
     job: JobId,
     file: usize,
@@ -114,6 +116,7 @@ impl Drop for Connection {
 impl<E: Env> FileTransfer<'_, E> {
     async fn download(&mut self) -> Result<(), Interrupt> {
         let part = self.open_part_file().await?;
+        let mut pacer = Pacer::new(self.inner, self.job, self.file, &self.url);
         let mut restarts = 0;
         loop {
             let mut connection = None;
@@ -131,7 +134,7 @@ impl<E: Env> FileTransfer<'_, E> {
                     0
                 }
             };
-            match self.fetch(&mut connection, &part, &remote, offset).await? {
+            match self.fetch(&mut connection, &part, &remote, offset, &mut pacer).await? {
                 Fetched::Complete => return Ok(()),
                 Fetched::RemoteChanged(detail) => {
                     restarts += 1;
@@ -204,6 +207,10 @@ impl<E: Env> FileTransfer<'_, E> {
             };
             failure.into_error(format!("connect to {host}:{port}: {error}"))
         })?;
+        let local_port = self.inner.env.local_port(&stream);
+        let connected =
+            Event::Connected { job: self.job, file: self.file, local_port, probe: false };
+        self.inner.publish(connected).await;
         let handshake = http1::handshake(TokioIo::new(stream));
         let (sender, driver) = self
             .bounded(config.send_timeout, "HTTP handshake", handshake)
@@ -228,6 +235,7 @@ impl<E: Env> FileTransfer<'_, E> {
         part: &E::File,
         remote: &RemoteInfo,
         mut offset: u64,
+        pacer: &mut Pacer,
     ) -> Result<Fetched, Interrupt> {
         loop {
             let Some(plan) = plan_get(remote, offset, self.inner.config.defects) else {
@@ -242,7 +250,7 @@ impl<E: Env> FileTransfer<'_, E> {
             match check_get_response(&plan, remote, head.status.as_u16(), &head.headers)? {
                 BodyPlan::RemoteChanged { reason } => return Ok(Fetched::RemoteChanged(reason)),
                 BodyPlan::Accept { start, length } => {
-                    offset = self.receive(body, part, start, length).await?;
+                    offset = self.receive(body, part, start, length, pacer).await?;
                 }
             }
         }
@@ -256,6 +264,7 @@ impl<E: Env> FileTransfer<'_, E> {
         part: &E::File,
         start: u64,
         length: u64,
+        pacer: &mut Pacer,
     ) -> Result<u64, Interrupt> {
         let (policy, receive_timeout) =
             (self.inner.config.checkpoint, self.inner.config.receive_timeout);
@@ -289,6 +298,10 @@ impl<E: Env> FileTransfer<'_, E> {
             }
             written += data.len() as u64;
             unsynced += data.len() as u64;
+            let wait = pacer.after_read(self.inner, data.len() as u64).await;
+            if let Err(interrupt) = self.pause(wait).await {
+                break Err(interrupt);
+            }
             let now = self.inner.now();
             if policy.is_due(unsynced, now.saturating_sub(last_checkpoint)) {
                 if let Err(interrupt) = self.make_durable(part, start + written).await {
@@ -413,6 +426,18 @@ impl<E: Env> FileTransfer<'_, E> {
                 content_range: text(CONTENT_RANGE).map(str::to_owned),
             })
             .await;
+    }
+
+    /// Waits `wait` (pacing), unless a stop is requested first.
+    async fn pause(&self, wait: Duration) -> Result<(), Interrupt> {
+        if wait.is_zero() {
+            return Ok(());
+        }
+        tokio::select! {
+            biased;
+            () = self.stop.requested() => Err(Interrupt::Stopped),
+            () = tokio::time::sleep(wait) => Ok(()),
+        }
     }
 
     /// Awaits `work` for at most `limit`, and not past a stop request.

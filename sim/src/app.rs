@@ -137,6 +137,9 @@ impl App {
         if let Some(delay) = spec.retry_delay {
             self.engine.set_minimum_retry_delay(id, delay.0).await?;
         }
+        if let Some(rate) = spec.rate_limit {
+            self.engine.set_rate_limit(id, Some(rate.bits_per_sec)).await?;
+        }
         if let Some(timeout) = spec.no_progress_timeout {
             self.engine.set_no_progress_timeout(id, timeout.0).await?;
         }

@@ -293,8 +293,9 @@ fn allowed(from: JobState, to: JobState) -> bool {
         (Suspended, Suspended) => false,
         (_, Suspended) => true,
         (Suspended | Error | TransientError | Transferred, Queued) => true,
-        // A time slice ends, or the owner logs off.
-        (Transferring, Queued) => true,
+        // A time slice ends, a higher priority preempts (also while connecting), or the
+        // owner logs off.
+        (Connecting | Transferring, Queued) => true,
         (Queued, Connecting) | (Connecting, Transferring) | (Transferring, Transferred) => true,
         (Queued | Connecting | Transferring, TransientError) => true,
         (Queued | Connecting | Transferring | TransientError, Error) => true,

@@ -124,12 +124,13 @@ impl Origin {
             let origin = self.clone();
             let keep_alive = self.keep_alive;
             tokio::task::spawn_local(async move {
+                let port = peer.port();
                 let client: Rc<str> = turmoil::reverse_lookup(peer.ip())
                     .unwrap_or_else(|| peer.ip().to_string())
                     .into();
                 let service = service_fn(move |request| {
                     let (origin, client) = (origin.clone(), client.clone());
-                    async move { origin.respond(&client, &request) }
+                    async move { origin.respond((&client, port), &request) }
                 });
                 // The Date header would read the real clock: off, for byte-identical runs.
                 let _ = http1::Builder::new()
@@ -144,7 +145,7 @@ impl Origin {
 
     fn respond(
         &self,
-        client: &str,
+        client: (&str, u16),
         request: &Request<Incoming>,
     ) -> Result<Response<ContentBody>, ClosedConnection> {
         let now = turmoil::sim_elapsed().unwrap_or_default();
@@ -268,7 +269,7 @@ impl Origin {
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
-        client: &str,
+        (client, port): (&str, u16),
         method: &Method,
         path: &str,
         (version, size): (u32, u64),
@@ -281,6 +282,7 @@ impl Origin {
             &self.name,
             SimEvent::Served {
                 client: client.to_owned(),
+                port,
                 method: method.as_str().to_owned(),
                 path: path.to_owned(),
                 version,

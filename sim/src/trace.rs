@@ -7,12 +7,15 @@
 //! losses, which is why it is the only state shared between the hosts and the harness.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
 
 use bitsim_engine::core::journal::fnv64;
 use bitsim_engine::{Event, JobId};
+
+use crate::scenario::ENGINE_HOST;
 use serde::Serialize;
 
 /// One line of the trace.
@@ -85,6 +88,8 @@ pub enum SimEvent {
     /// A server received a request: ground truth about what went over the wire.
     Served {
         client: String,
+        /// The client's port: which connection carried the request.
+        port: u16,
         method: String,
         path: String,
         version: u32,
@@ -195,7 +200,25 @@ impl Trace {
     /// out: each follows a checkpoint line that says the same.
     pub fn compact(&self) -> String {
         let mut text = String::new();
+        // The background controller's probes (HEADs on their own connections) would drown
+        // the transfer in snapshots; the JSON Lines keep them.
+        let mut probe_ports = BTreeSet::new();
         for entry in &self.entries {
+            match &entry.event {
+                TraceEvent::Engine(Event::Connected { local_port: Some(port), probe, .. }) => {
+                    if *probe {
+                        probe_ports.insert(*port);
+                        continue;
+                    }
+                    probe_ports.remove(port);
+                }
+                TraceEvent::Sim(SimEvent::Served { client, port, .. })
+                    if client == ENGINE_HOST && probe_ports.contains(port) =>
+                {
+                    continue;
+                }
+                _ => {}
+            }
             if let Some(line) = compact_event(&entry.event) {
                 let seconds = entry.t_us as f64 / 1e6;
                 let _ = writeln!(text, "{seconds:>10.3}s {:<8} {line}", entry.host);
@@ -356,6 +379,7 @@ mod tests {
             "origin",
             SimEvent::Served {
                 client: "engine".into(),
+                port: 49152,
                 method: "GET".into(),
                 path: "/a".into(),
                 version: 0,

@@ -10,6 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bitsim_engine::core::defect::Defects;
 use bitsim_engine::core::resume::CheckpointPolicy;
+use bitsim_engine::core::throttle::BandwidthPolicy;
 use bitsim_engine::{Engine, EngineConfig};
 use tokio::sync::Notify;
 
@@ -195,6 +196,16 @@ fn engine_config(scenario: &Scenario, defects: Defects) -> EngineConfig {
             .checkpoint_interval
             .map_or(CheckpointPolicy::INTERVAL_DEFAULT, |span| span.0),
     };
+    if let Some(slice) = settings.time_slice {
+        config.time_slice = slice.0;
+    }
+    config.bandwidth_policy = settings.throttle.as_ref().map(|throttle| BandwidthPolicy {
+        from_hour: throttle.from_hour,
+        to_hour: throttle.to_hour,
+        in_window: throttle.in_window.to_engine(),
+        outside: throttle.outside.to_engine(),
+    });
+    config.background_controller = !settings.background_full_speed;
     config.defects = defects;
     config
 }

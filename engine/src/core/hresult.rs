@@ -29,6 +29,8 @@ impl Hresult {
     pub const BG_E_INVALID_STATE: Self = Self(0x8020_0002);
     pub const BG_E_EMPTY: Self = Self(0x8020_0003);
     pub const BG_E_NETWORK_DISCONNECTED: Self = Self(0x8020_0010);
+    /// The bandwidth policy's limit is 0 in the current window (spec §5.2).
+    pub const BG_E_BLOCKED_BY_POLICY: Self = Self(0x8020_003E);
     pub const BG_E_MISSING_FILE_SIZE: Self = Self(0x8020_0011);
     pub const BG_E_INSUFFICIENT_HTTP_SUPPORT: Self = Self(0x8020_0012);
     pub const BG_E_INSUFFICIENT_RANGE_SUPPORT: Self = Self(0x8020_0013);
@@ -97,6 +99,7 @@ impl Hresult {
                 | Self::WINHTTP_INVALID_SERVER_RESPONSE
                 | Self::BG_E_CONNECTION_CLOSED
                 | Self::BG_E_NETWORK_DISCONNECTED
+                | Self::BG_E_BLOCKED_BY_POLICY
                 | Self::DISK_FULL
         )
     }
@@ -156,6 +159,7 @@ const NAMES: &[(Hresult, &str)] = &[
     (Hresult::BG_E_INVALID_STATE, "BG_E_INVALID_STATE"),
     (Hresult::BG_E_EMPTY, "BG_E_EMPTY"),
     (Hresult::BG_E_NETWORK_DISCONNECTED, "BG_E_NETWORK_DISCONNECTED"),
+    (Hresult::BG_E_BLOCKED_BY_POLICY, "BG_E_BLOCKED_BY_POLICY"),
     (Hresult::BG_E_MISSING_FILE_SIZE, "BG_E_MISSING_FILE_SIZE"),
     (Hresult::BG_E_INSUFFICIENT_HTTP_SUPPORT, "BG_E_INSUFFICIENT_HTTP_SUPPORT"),
     (Hresult::BG_E_INSUFFICIENT_RANGE_SUPPORT, "BG_E_INSUFFICIENT_RANGE_SUPPORT"),

@@ -94,6 +94,10 @@ pub struct Job {
     /// An API call (Suspend, Cancel, Complete) is stopping the job: the scheduler must not
     /// start it again in the meantime.
     pub held: bool,
+    /// The job's own bandwidth cap in bits per second, whatever its priority.
+    pub rate_limit_bps: Option<u64>,
+    /// When the job's current turn in the background slot began (monotonic engine time).
+    pub slice_started: Option<Duration>,
 }
 
 impl Job {

@@ -54,6 +54,8 @@ pub struct JournalJob {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub no_progress_deadline_unix_ms: Option<u64>,
     pub queue_seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rate_limit_bps: Option<u64>,
 }
 
 /// Why a journal could not be read back.
@@ -149,6 +151,7 @@ mod tests {
                 retry_at_unix_ms: None,
                 no_progress_deadline_unix_ms: Some(5),
                 queue_seq: 6,
+                rate_limit_bps: None,
             }],
         }
     }

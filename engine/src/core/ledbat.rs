@@ -40,9 +40,10 @@ pub const ALLOWED_INCREASE: f64 = 2.0;
 /// The floor: background jobs always move a little (spec §5.1), and the policy's floor is
 /// the same 2 kbit/s (spec §5.2).
 pub const RATE_MIN_BPS: u64 = 2_000;
-/// Where a new transfer starts: about a dial-up modem's speed, so the first probes find out
-/// quickly whether there is more.
-pub const RATE_INITIAL_BPS: u64 = 64_000;
+/// Where a new transfer starts. Its first receive window arrives at the link's speed
+/// whatever the reading rate, and the first probe (within a few hundred milliseconds) corrects
+/// the rate on a slower link; starting lower would only make fast links ramp for seconds.
+pub const RATE_INITIAL_BPS: u64 = 1_000_000;
 /// How often the controller gives up its standing queue to re-measure the base.
 pub const SLOWDOWN_INTERVAL: Duration = Duration::from_secs(120);
 /// Probes may cost at most this share of the current rate...

@@ -105,6 +105,14 @@ pub enum Trigger {
     RetryTimer,
     /// Every file of the job is transferred.
     AllFilesTransferred,
+    /// The background job's time slice ended and an equal-priority job takes its turn.
+    TimeSlice,
+    /// A higher-priority background job took the background slot.
+    Preempt,
+    /// The bandwidth policy blocks background transfers (limit 0) in the current window.
+    PolicyBlocked,
+    /// The window that blocked background transfers ended.
+    PolicyUnblocked,
 }
 
 /// Whether BITS allows `from -> to` for `trigger` (spec §2.3, the transition table).
@@ -128,6 +136,11 @@ pub fn is_legal_transition(from: JobState, to: JobState, trigger: Trigger) -> bo
         }
         Trigger::RetryTimer => from == TransientError && to == Queued,
         Trigger::AllFilesTransferred => from == Transferring && to == Transferred,
+        Trigger::TimeSlice | Trigger::Preempt => from.is_active() && to == Queued,
+        Trigger::PolicyBlocked => {
+            matches!(from, Queued | Connecting | Transferring) && to == TransientError
+        }
+        Trigger::PolicyUnblocked => from == TransientError && to == Queued,
     }
 }
 

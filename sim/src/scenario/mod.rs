@@ -107,6 +107,10 @@ pub struct EngineSettings {
     /// The group policy's background bandwidth limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle: Option<Throttle>,
+    /// `true` turns the background controller off: background jobs then take whatever the
+    /// link gives, as BITS 2.0 did behind a slow link its NIC could not see (spec §5.1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub background_full_speed: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

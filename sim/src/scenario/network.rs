@@ -162,6 +162,18 @@ pub enum Limit {
     Rate(Rate),
 }
 
+impl Limit {
+    /// The engine's reading of this policy value (tiny rates are raised to its floor).
+    pub fn to_engine(self) -> bitsim_engine::core::throttle::Limit {
+        use bitsim_engine::core::throttle::Limit as Engine;
+        match self {
+            Self::Unlimited => Engine::Unlimited,
+            Self::Blocked => Engine::Blocked,
+            Self::Rate(rate) => Engine::from_policy_bps(rate.bits_per_sec),
+        }
+    }
+}
+
 impl FromStr for Limit {
     type Err = String;
 

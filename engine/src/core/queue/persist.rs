@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{PartFile, Queue};
+use super::{PartFile, Queue, TIME_SLICE_DEFAULT};
 use crate::core::event::Event;
 use crate::core::job::Job;
 use crate::core::journal::{Journal, JournalJob};
@@ -31,6 +31,7 @@ impl Queue {
                     retry_at_unix_ms: to_unix(job.retry_at),
                     no_progress_deadline_unix_ms: to_unix(job.no_progress_deadline),
                     queue_seq: job.queue_seq,
+                    rate_limit_bps: job.rate_limit_bps,
                 })
                 .collect(),
         }
@@ -41,6 +42,7 @@ impl Queue {
     /// its full length.
     pub fn restore(journal: Journal, now: Duration, unix_now: Duration) -> Self {
         let mut queue = Self {
+            time_slice: TIME_SLICE_DEFAULT,
             next_job_id: journal.next_job_id.max(1),
             next_queue_seq: journal.next_queue_seq,
             ..Self::default()
@@ -69,6 +71,8 @@ impl Queue {
                 queue_seq: stored.queue_seq,
                 running: false,
                 held: false,
+                rate_limit_bps: stored.rate_limit_bps,
+                slice_started: None,
             };
             queue.events.push(Event::Restored { job: job.id, state: job.state });
             queue.next_job_id = queue.next_job_id.max(job.id.0 + 1);

@@ -41,7 +41,7 @@ fn a_job_walks_the_happy_path_to_acknowledged() {
     use JobState::*;
     let (mut queue, id) = queue_with_job(1, Priority::Normal);
     queue.resume(id).unwrap();
-    let start = queue.poll_start().unwrap();
+    let start = queue.poll_start(Duration::ZERO).unwrap();
     assert_eq!((start.job, start.file, start.durable.offset), (id, 0, 0));
     queue.handle_connected(id);
     queue.handle_remote_info(id, 0, &remote(10));
@@ -102,16 +102,16 @@ fn transient_failures_retry_after_the_minimum_retry_delay() {
     queue.set_minimum_retry_delay(id, SECOND).unwrap();
     assert_eq!(queue.job(id).unwrap().retry_delay, RETRY_DELAY_MIN, "raised to the floor");
     queue.resume(id).unwrap();
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     queue.handle_failure(10 * SECOND, id, 0, transient());
     assert_eq!(queue.job(id).unwrap().state, JobState::TransientError);
     assert_eq!(queue.poll_timeout(), Some(15 * SECOND));
-    assert_eq!(queue.poll_start(), None, "no retry before the timer");
+    assert_eq!(queue.poll_start(Duration::ZERO), None, "no retry before the timer");
     queue.handle_timeout(14 * SECOND);
     assert_eq!(queue.job(id).unwrap().state, JobState::TransientError);
     queue.handle_timeout(15 * SECOND);
     assert_eq!(queue.job(id).unwrap().state, JobState::Queued);
-    assert!(queue.poll_start().is_some());
+    assert!(queue.poll_start(Duration::ZERO).is_some());
 }
 
 #[test]
@@ -120,16 +120,16 @@ fn no_progress_timeout_ends_in_error_and_progress_resets_it() {
     queue.set_minimum_retry_delay(id, 10 * SECOND).unwrap();
     queue.set_no_progress_timeout(id, 25 * SECOND).unwrap();
     queue.resume(id).unwrap();
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     queue.handle_failure(Duration::ZERO, id, 0, transient());
     queue.handle_timeout(10 * SECOND);
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     // Progress clears the no-progress clock; the next failure starts a new one.
     queue.handle_checkpoint(id, 0, 5);
     queue.handle_failure(12 * SECOND, id, 0, transient());
     assert_eq!(queue.job(id).unwrap().no_progress_deadline, Some(37 * SECOND));
     queue.handle_timeout(22 * SECOND);
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     queue.handle_failure(30 * SECOND, id, 0, transient());
     assert_eq!(queue.poll_timeout(), Some(37 * SECOND), "the deadline comes before the retry");
     queue.handle_timeout(37 * SECOND);
@@ -142,7 +142,7 @@ fn no_progress_timeout_ends_in_error_and_progress_resets_it() {
 fn fatal_failures_go_straight_to_error() {
     let (mut queue, id) = queue_with_job(1, Priority::Normal);
     queue.resume(id).unwrap();
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     let fatal = TransferError::remote(Hresult::BG_E_INSUFFICIENT_RANGE_SUPPORT, "200");
     queue.handle_failure(SECOND, id, 0, fatal);
     assert_eq!(queue.job(id).unwrap().state, JobState::Error);
@@ -155,12 +155,12 @@ fn fatal_failures_go_straight_to_error() {
 fn files_transfer_one_at_a_time_in_order() {
     let (mut queue, id) = queue_with_job(2, Priority::Normal);
     queue.resume(id).unwrap();
-    assert_eq!(queue.poll_start().unwrap().file, 0);
-    assert_eq!(queue.poll_start(), None, "one transfer per job");
+    assert_eq!(queue.poll_start(Duration::ZERO).unwrap().file, 0);
+    assert_eq!(queue.poll_start(Duration::ZERO), None, "one transfer per job");
     queue.handle_connected(id);
     queue.handle_file_transferred(id, 0);
     assert_eq!(queue.job(id).unwrap().state, JobState::Transferring);
-    assert_eq!(queue.poll_start().unwrap().file, 1);
+    assert_eq!(queue.poll_start(Duration::ZERO).unwrap().file, 1);
     queue.handle_file_transferred(id, 1);
     assert_eq!(queue.job(id).unwrap().state, JobState::Transferred);
 }
@@ -182,12 +182,12 @@ fn foreground_jobs_run_together_and_background_jobs_one_at_a_time() {
         ids.push(id);
     }
     let started: Vec<JobId> =
-        std::iter::from_fn(|| queue.poll_start().map(|start| start.job)).collect();
+        std::iter::from_fn(|| queue.poll_start(Duration::ZERO).map(|start| start.job)).collect();
     assert_eq!(started, [ids[0], ids[2], ids[3]], "both foreground jobs, then HIGH before LOW");
     queue.handle_connected(ids[3]);
     queue.handle_file_transferred(ids[3], 0);
     assert_eq!(
-        queue.poll_start().map(|start| start.job),
+        queue.poll_start(Duration::ZERO).map(|start| start.job),
         Some(ids[1]),
         "LOW runs once HIGH is done"
     );
@@ -197,10 +197,10 @@ fn foreground_jobs_run_together_and_background_jobs_one_at_a_time() {
 fn complete_before_transfer_is_partial() {
     let (mut queue, id) = queue_with_job(2, Priority::Normal);
     queue.resume(id).unwrap();
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     queue.handle_connected(id);
     queue.handle_file_transferred(id, 0);
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     queue.handle_stopped(id);
     let plan = queue.complete_plan(id).unwrap();
     assert_eq!(plan.renames.len(), 1);
@@ -212,7 +212,7 @@ fn complete_before_transfer_is_partial() {
 fn restarts_drop_durable_progress() {
     let (mut queue, id) = queue_with_job(1, Priority::Normal);
     queue.resume(id).unwrap();
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     queue.handle_remote_info(id, 0, &remote(100));
     queue.handle_checkpoint(id, 0, 60);
     queue.handle_restart(
@@ -229,7 +229,7 @@ fn restarts_drop_durable_progress() {
 fn the_journal_round_trip_keeps_jobs_and_parks_active_ones_in_queued() {
     let (mut queue, id) = queue_with_job(1, Priority::High);
     queue.resume(id).unwrap();
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     queue.handle_connected(id);
     queue.handle_remote_info(id, 0, &remote(100));
     queue.handle_checkpoint(id, 0, 40);
@@ -259,7 +259,7 @@ fn restored_timers_follow_the_wall_clock_but_never_grow() {
     let (mut queue, id) = queue_with_job(1, Priority::Normal);
     queue.set_minimum_retry_delay(id, 60 * SECOND).unwrap();
     queue.resume(id).unwrap();
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     queue.handle_failure(100 * SECOND, id, 0, transient());
     let unix = Duration::from_secs(1_000_000);
     let journal = queue.to_journal(100 * SECOND, unix);
@@ -276,7 +276,7 @@ fn only_durable_changes_dirty_the_queue() {
     let (mut queue, id) = queue_with_job(1, Priority::Normal);
     queue.resume(id).unwrap();
     assert!(queue.take_dirty());
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     queue.handle_connected(id);
     assert!(!queue.take_dirty(), "CONNECTING and TRANSFERRING are stored as QUEUED");
     queue.handle_checkpoint(id, 0, 1);
@@ -287,16 +287,20 @@ fn only_durable_changes_dirty_the_queue() {
 fn a_held_job_is_not_restarted_while_its_api_call_runs() {
     let (mut queue, id) = queue_with_job(2, Priority::Normal);
     queue.resume(id).unwrap();
-    queue.poll_start().unwrap();
+    queue.poll_start(Duration::ZERO).unwrap();
     queue.handle_connected(id);
     queue.hold(id).unwrap();
     queue.handle_stopped(id);
-    assert_eq!(queue.poll_start(), None, "the stopped transfer must stay stopped");
+    assert_eq!(queue.poll_start(Duration::ZERO), None, "the stopped transfer must stay stopped");
     queue.release(id);
-    assert_eq!(queue.poll_start().map(|start| start.file), Some(0), "released, it continues");
+    assert_eq!(
+        queue.poll_start(Duration::ZERO).map(|start| start.file),
+        Some(0),
+        "released, it continues"
+    );
     queue.handle_stopped(id);
     queue.hold(id).unwrap();
     queue.suspend(id).unwrap();
     queue.resume(id).unwrap();
-    assert!(queue.poll_start().is_some(), "Suspend ends the hold");
+    assert!(queue.poll_start(Duration::ZERO).is_some(), "Suspend ends the hold");
 }

@@ -1,0 +1,166 @@
+//! Pacing a transfer's reads: the job's cap, the policy's background limit and, for
+//! background jobs, the delay-based controller of `core::ledbat`, fed by a probe task that
+//! times HEAD requests on a second connection. Reading slower than the link lets the receive
+//! window close, which is what slows the sender.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HOST, USER_AGENT};
+use http::{Method, Request};
+use http_body_util::Empty;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::task::JoinHandle;
+
+use crate::config::USER_AGENT as USER_AGENT_VALUE;
+use crate::core::event::Event;
+use crate::core::http::RemoteUrl;
+use crate::core::job::JobId;
+use crate::core::ledbat::DelayController;
+use crate::core::throttle::{Limit, TokenBucket};
+use crate::engine::Inner;
+use crate::env::Env;
+
+/// While the policy allows nothing, the pacer looks again this often (the driver stops the
+/// transfer at the window's edge anyway).
+const BLOCKED_RECHECK: Duration = Duration::from_secs(1);
+/// After a failed probe, the next waits at least this long: a server that cannot answer a
+/// HEAD must not be hammered.
+const PROBE_FAILURE_BACKOFF: Duration = Duration::from_secs(5);
+
+pub(crate) struct Pacer {
+    job: JobId,
+    bucket: TokenBucket,
+    controller: Option<Rc<RefCell<DelayController>>>,
+    probe: Option<JoinHandle<()>>,
+    /// The limit last published in a `RateSet` event (none is published while unlimited).
+    published: Limit,
+}
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        if let Some(probe) = self.probe.take() {
+            probe.abort();
+        }
+    }
+}
+
+impl Pacer {
+    /// A pacer for one file's transfer; background jobs get a controller and a probe task.
+    pub(crate) fn new<E: Env>(
+        inner: &Rc<Inner<E>>,
+        job: JobId,
+        file: usize,
+        url: &RemoteUrl,
+    ) -> Self {
+        let now = inner.now();
+        let (_, background) = inner.rate_limit(job);
+        let mut pacer = Self {
+            job,
+            bucket: TokenBucket::new(now),
+            controller: None,
+            probe: None,
+            published: Limit::Unlimited,
+        };
+        if background && inner.config.background_controller {
+            let controller = Rc::new(RefCell::new(DelayController::new(now)));
+            let task = probe_loop(inner.clone(), job, file, url.clone(), controller.clone());
+            pacer.probe = Some(tokio::task::spawn_local(task));
+            pacer.controller = Some(controller);
+        }
+        pacer
+    }
+
+    /// Accounts `bytes` just read and says how long to wait before reading more.
+    pub(crate) async fn after_read<E: Env>(&mut self, inner: &Inner<E>, bytes: u64) -> Duration {
+        let now = inner.now();
+        let (limit, _) = inner.rate_limit(self.job);
+        if self.published != limit {
+            self.published = limit;
+            inner.publish(Event::RateSet { job: self.job, rate_bps: limit.rate_bps() }).await;
+        }
+        let controlled = self.controller.as_ref().map(|controller| {
+            let mut controller = controller.borrow_mut();
+            controller.on_bytes(bytes);
+            controller.rate_bps(now)
+        });
+        let rate = match (limit.rate_bps(), controlled) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if self.bucket.rate_bps() != rate {
+            self.bucket.set_rate(now, rate);
+        }
+        self.bucket.take(now, bytes).unwrap_or(BLOCKED_RECHECK)
+    }
+}
+
+/// Ends a task when dropped: the probe connection's task must not outlive the probe loop,
+/// which is aborted when its transfer ends.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Times a HEAD of the same URL on its own connection, as often as the controller asks.
+async fn probe_loop<E: Env>(
+    inner: Rc<Inner<E>>,
+    job: JobId,
+    file: usize,
+    url: RemoteUrl,
+    controller: Rc<RefCell<DelayController>>,
+) {
+    let mut sender: Option<http1::SendRequest<Empty<Bytes>>> = None;
+    let mut driver: Option<AbortOnDrop> = None;
+    let mut last_probe = inner.now();
+    loop {
+        let next = controller.borrow().next_probe(last_probe);
+        tokio::time::sleep(next.saturating_sub(inner.now())).await;
+        last_probe = inner.now();
+        let limit = inner.config.receive_timeout;
+        let round_trip = tokio::time::timeout(limit, async {
+            if sender.as_ref().is_none_or(http1::SendRequest::is_closed) {
+                let stream = inner.env.connect(&url.host, url.port).await.ok()?;
+                let local_port = inner.env.local_port(&stream);
+                inner.publish(Event::Connected { job, file, local_port, probe: true }).await;
+                let (new_sender, connection) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+                // The old connection's task ends when its guard is replaced.
+                driver = Some(AbortOnDrop(tokio::task::spawn_local(async move {
+                    let _ = connection.await;
+                })));
+                sender = Some(new_sender);
+            }
+            let sender = sender.as_mut()?;
+            sender.ready().await.ok()?;
+            let request = Request::builder()
+                .method(Method::HEAD)
+                .uri(&url.path_and_query)
+                .header(HOST, &url.authority)
+                .header(USER_AGENT, USER_AGENT_VALUE)
+                .body(Empty::new())
+                .ok()?;
+            let sent = inner.now();
+            sender.send_request(request).await.ok()?;
+            Some(inner.now() - sent)
+        })
+        .await;
+        match round_trip {
+            Ok(Some(rtt)) => {
+                let now = inner.now();
+                let mut controller = controller.borrow_mut();
+                controller.on_bytes(crate::core::ledbat::PROBE_BYTES);
+                controller.on_rtt(now, rtt);
+            }
+            _ => {
+                sender = None;
+                last_probe += PROBE_FAILURE_BACKOFF;
+            }
+        }
+    }
+}
