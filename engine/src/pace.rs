@@ -19,7 +19,7 @@ use crate::config::USER_AGENT as USER_AGENT_VALUE;
 use crate::core::event::Event;
 use crate::core::http::RemoteUrl;
 use crate::core::job::JobId;
-use crate::core::ledbat::DelayController;
+use crate::core::ledbat::{DelayController, PROBE_BYTES};
 use crate::core::throttle::{Limit, TokenBucket};
 use crate::engine::Inner;
 use crate::env::Env;
@@ -33,7 +33,9 @@ const PROBE_FAILURE_BACKOFF: Duration = Duration::from_secs(5);
 
 pub(crate) struct Pacer {
     job: JobId,
-    bucket: TokenBucket,
+    /// Shared with the probe task: probes are background traffic too, and spend the same
+    /// budget as the body bytes.
+    bucket: Rc<RefCell<TokenBucket>>,
     controller: Option<Rc<RefCell<DelayController>>>,
     probe: Option<JoinHandle<()>>,
     /// The limit last published in a `RateSet` event (none is published while unlimited).
@@ -60,18 +62,31 @@ impl Pacer {
         let (_, background) = inner.rate_limit(job);
         let mut pacer = Self {
             job,
-            bucket: TokenBucket::new(now),
+            bucket: Rc::new(RefCell::new(TokenBucket::new(now))),
             controller: None,
             probe: None,
             published: Limit::Unlimited,
         };
         if background && inner.config.background_controller {
             let controller = Rc::new(RefCell::new(DelayController::new(now)));
-            let task = probe_loop(inner.clone(), job, file, url.clone(), controller.clone());
+            let task = probe_loop(
+                inner.clone(),
+                (job, file),
+                url.clone(),
+                controller.clone(),
+                pacer.bucket.clone(),
+            );
             pacer.probe = Some(tokio::task::spawn_local(task));
             pacer.controller = Some(controller);
         }
         pacer
+    }
+
+    /// A round trip measured on the data connection (request to response head).
+    pub(crate) fn on_round_trip<E: Env>(&mut self, inner: &Inner<E>, round_trip: Duration) {
+        if let Some(controller) = &self.controller {
+            controller.borrow_mut().on_rtt(inner.now(), round_trip);
+        }
     }
 
     /// Accounts `bytes` just read and says how long to wait before reading more.
@@ -85,16 +100,18 @@ impl Pacer {
         let controlled = self.controller.as_ref().map(|controller| {
             let mut controller = controller.borrow_mut();
             controller.on_bytes(bytes);
+            controller.set_ceiling(limit.rate_bps());
             controller.rate_bps(now)
         });
         let rate = match (limit.rate_bps(), controlled) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if self.bucket.rate_bps() != rate {
-            self.bucket.set_rate(now, rate);
+        let mut bucket = self.bucket.borrow_mut();
+        if bucket.rate_bps() != rate {
+            bucket.set_rate(now, rate);
         }
-        self.bucket.take(now, bytes).unwrap_or(BLOCKED_RECHECK)
+        bucket.take(now, bytes).unwrap_or(BLOCKED_RECHECK)
     }
 }
 
@@ -111,17 +128,21 @@ impl Drop for AbortOnDrop {
 /// Times a HEAD of the same URL on its own connection, as often as the controller asks.
 async fn probe_loop<E: Env>(
     inner: Rc<Inner<E>>,
-    job: JobId,
-    file: usize,
+    (job, file): (JobId, usize),
     url: RemoteUrl,
     controller: Rc<RefCell<DelayController>>,
+    bucket: Rc<RefCell<TokenBucket>>,
 ) {
     let mut sender: Option<http1::SendRequest<Empty<Bytes>>> = None;
     let mut driver: Option<AbortOnDrop> = None;
-    let mut last_probe = inner.now();
+    // The first probe goes out at once, while the link still shows its base delay.
+    let mut last_probe = Duration::ZERO;
     loop {
         let next = controller.borrow().next_probe(last_probe);
         tokio::time::sleep(next.saturating_sub(inner.now())).await;
+        // The probe's bytes come out of the transfer's budget.
+        let wait = bucket.borrow_mut().take(inner.now(), PROBE_BYTES).unwrap_or(BLOCKED_RECHECK);
+        tokio::time::sleep(wait).await;
         last_probe = inner.now();
         let limit = inner.config.receive_timeout;
         let round_trip = tokio::time::timeout(limit, async {
@@ -154,7 +175,7 @@ async fn probe_loop<E: Env>(
             Ok(Some(rtt)) => {
                 let now = inner.now();
                 let mut controller = controller.borrow_mut();
-                controller.on_bytes(crate::core::ledbat::PROBE_BYTES);
+                controller.on_bytes(PROBE_BYTES);
                 controller.on_rtt(now, rtt);
             }
             _ => {

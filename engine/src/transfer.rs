@@ -81,6 +81,7 @@ pub(crate) async fn run<E: Env>(
         url,
         temp: start.temp_name,
         durable: start.durable,
+        last_round_trip: std::cell::Cell::new(None),
     };
     match transfer.download().await {
         Ok(()) => Outcome::Transferred,
@@ -98,6 +99,8 @@ struct FileTransfer<'a, E: Env> {
     temp: String,
     /// What the journal says about this file right now; kept equal to it by every commit.
     durable: DurableFile,
+    /// From the last request sent to its response head: a delay sample for the pacer.
+    last_round_trip: std::cell::Cell<Option<Duration>>,
 }
 
 /// One HTTP/1.1 connection; its background task ends when this is dropped.
@@ -121,6 +124,10 @@ impl<E: Env> FileTransfer<'_, E> {
         loop {
             let mut connection = None;
             let remote = self.head(&mut connection).await?;
+            if let Some(round_trip) = self.last_round_trip.get() {
+                // Taken before the body starts: the path's delay without our own queue.
+                pacer.on_round_trip(self.inner, round_trip);
+            }
             self.inner.connected(self.job).await?;
             let offset = match decide_resume(&self.durable, &remote, self.inner.config.defects) {
                 ResumeDecision::Continue { offset } => {
@@ -370,7 +377,12 @@ impl<E: Env> FileTransfer<'_, E> {
                         })
                         .await;
                     let answer = open.sender.send_request(request);
-                    self.bounded(config.receive_timeout, "wait for the response", answer).await?
+                    let sent_at = self.inner.now();
+                    let answer = self
+                        .bounded(config.receive_timeout, "wait for the response", answer)
+                        .await?;
+                    self.last_round_trip.set(Some(self.inner.now() - sent_at));
+                    answer
                 }
                 Err(error) => Err(error),
             };

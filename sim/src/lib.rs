@@ -16,6 +16,7 @@
 //! - [`content`]: the content of every served file, from the seed.
 //! - [`trace`]: the event record (JSON Lines, compact text, hash).
 //! - [`book`]: per-job facts read from the trace.
+//! - [`traffic`]: who used the bottleneck when: link ground truth joined with the trace.
 //! - [`oracle`]: the properties every run must have.
 //! - [`report`]: a judged run: verdict, figures, replay line.
 //! - [`gate`]: every scenario for every seed.
@@ -38,4 +39,5 @@ pub mod report;
 pub mod scenario;
 pub mod timeline;
 pub mod trace;
+pub mod traffic;
 pub mod world;

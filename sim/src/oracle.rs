@@ -15,7 +15,11 @@ use crate::book::JobBook;
 use crate::content::ContentKey;
 use crate::scenario::{ENGINE_HOST, Scenario};
 use crate::trace::{SimEvent, TraceEntry, TraceEvent};
+use crate::traffic::{JobTimeline, Traffic};
 use crate::world::RunOutcome;
+
+pub mod bandwidth;
+pub mod schedule;
 
 #[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
 pub enum Oracle {
@@ -39,10 +43,20 @@ pub enum Oracle {
     Deadline,
     /// No host's software failed and no API call of the client program was refused.
     HostsHealthy,
+    /// Background bytes over the bottleneck stay within the policy's limit (and each job's
+    /// cap) in every window of at least a second, plus a documented burst.
+    ThrottleBound,
+    /// Background transfers yield to other traffic and use an idle link, within the
+    /// scenario's declared bounds.
+    BackgroundYield,
+    /// One background job at a time, higher priorities first, foreground jobs at once.
+    PriorityOrder,
+    /// Equal-priority background jobs take turns: none waits past its turn.
+    NoStarvation,
 }
 
 impl Oracle {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 13] = [
         Self::Integrity,
         Self::ExactOffset,
         Self::RangeWithinEof,
@@ -52,6 +66,10 @@ impl Oracle {
         Self::ExpectedOutcome,
         Self::Deadline,
         Self::HostsHealthy,
+        Self::ThrottleBound,
+        Self::BackgroundYield,
+        Self::PriorityOrder,
+        Self::NoStarvation,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -65,6 +83,10 @@ impl Oracle {
             Self::ExpectedOutcome => "expected-outcome",
             Self::Deadline => "deadline",
             Self::HostsHealthy => "hosts-healthy",
+            Self::ThrottleBound => "throttle-bound",
+            Self::BackgroundYield => "background-yield",
+            Self::PriorityOrder => "priority-order",
+            Self::NoStarvation => "no-starvation",
         }
     }
 }
@@ -130,6 +152,13 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
         });
     }
     hosts_healthy(entries, outcome, &mut violations);
+    let jobs = JobTimeline::from_trace(scenario, entries);
+    schedule::priority_order(&jobs, &mut violations);
+    schedule::no_starvation(scenario, &jobs, &mut violations);
+    if let Some(traffic) = Traffic::analyse(scenario, outcome) {
+        bandwidth::throttle_bound(scenario, &traffic, &mut violations);
+        bandwidth::background_yield(scenario, &traffic, &mut violations);
+    }
     violations.sort_by_key(|violation| violation.oracle);
     violations
 }

@@ -29,8 +29,7 @@ use crate::trace::{Recorder, SimEvent, Trace};
 /// Where the engine keeps its journal on the simulated disk.
 pub const STATE_DIR: &str = "/var/lib/bitsim";
 
-/// The simulation's wall clock starts at 2026-01-01T00:00:00Z, whatever the real date.
-pub const EPOCH_UNIX_SECS: u64 = 1_767_225_600;
+pub use crate::scenario::EPOCH_UNIX_SECS;
 
 /// turmoil's flow-control window in segments. Its default (64) caps throughput at
 /// 64 segments per round trip; 1024 lets the link model, not turmoil, set the rate
@@ -68,7 +67,7 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
     let latency = scenario.network.latency;
     builder
         .rng_seed(config.seed)
-        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_SECS))
+        .epoch(UNIX_EPOCH + Duration::from_secs(scenario.epoch_unix_secs()))
         .tick_duration(scenario.tick.0)
         .simulation_duration(scenario.deadline.0 + Duration::from_secs(1))
         .tcp_capacity(TCP_CAPACITY)
@@ -83,7 +82,8 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
     let ledger = Rc::new(RefCell::new(DiskLedger::default()));
     let net = build_net(scenario, config.seed);
     for server in scenario.servers.iter().map(|server| server.get_ref()) {
-        let origin = Rc::new(Origin::new(server, config.seed, EPOCH_UNIX_SECS, recorder.clone()));
+        let origin =
+            Rc::new(Origin::new(server, config.seed, scenario.epoch_unix_secs(), recorder.clone()));
         let (recorder, boots, net) = (recorder.clone(), Rc::new(Cell::new(0)), net.clone());
         sim.host(server.name.as_str(), move || {
             let (origin, recorder, boots) = (origin.clone(), recorder.clone(), boots.clone());

@@ -10,10 +10,10 @@
 //! receive window, which slows the sender (rLEDBAT, RFC 9840, does the same with the window
 //! itself).
 //!
-//! - Below half the target it doubles the rate per sample at most (slow start). Nearer the
-//!   target it follows the rate that really arrives, a little above it while the queue is
-//!   short, below it in proportion to the excess when the queue is long, at most halving per
-//!   sample (LEDBAT++'s multiplicative decrease).
+//! - In slow start it doubles the rate per sample at most. Otherwise, while the queue is short
+//!   of the target it grows the rate gently; past the target it sets the rate below what
+//!   really arrives, in proportion to the excess, at most halving it (LEDBAT++'s
+//!   multiplicative decrease).
 //! - It may not outgrow what it actually receives by more than [`ALLOWED_INCREASE`] (RFC 6817).
 //! - The base is the minimum per minute over [`BASE_HISTORY`] minutes, so a lower base counts
 //!   at once and a higher one only after the history has rolled over.
@@ -46,17 +46,24 @@ pub const RATE_MIN_BPS: u64 = 2_000;
 pub const RATE_INITIAL_BPS: u64 = 1_000_000;
 /// How often the controller gives up its standing queue to re-measure the base.
 pub const SLOWDOWN_INTERVAL: Duration = Duration::from_secs(120);
-/// Probes may cost at most this share of the current rate...
+/// Outside slow start, probes may cost at most this share of the current rate (in slow start
+/// the queue is empty and they cost nobody anything)...
 pub const PROBE_SHARE: f64 = 0.02;
 /// ...are at least two round trips apart, and never closer than this or farther than
-/// [`PROBE_INTERVAL_MAX`].
+/// [`PROBE_INTERVAL_MAX`] (which bounds how long an idle link goes unnoticed: at the floor
+/// rate a probe every 2 s costs 1.6 kbit/s, under 4 % of a dial-up line).
 pub const PROBE_INTERVAL_MIN: Duration = Duration::from_millis(100);
-pub const PROBE_INTERVAL_MAX: Duration = Duration::from_secs(5);
+pub const PROBE_INTERVAL_MAX: Duration = Duration::from_secs(2);
 /// A probe's request and response heads, in bytes, roughly.
 pub const PROBE_BYTES: u64 = 400;
 /// Slow start ends once the queueing delay passes half the target (LEDBAT++ ends it at
 /// three quarters; earlier, because a doubling overshoots by one probe interval).
 const SLOW_START_EXIT: f64 = 0.5;
+/// A queue under a quarter of the target counts as empty...
+const QUIET_OFF_TARGET: f64 = 0.75;
+/// ...and this many empty samples in a row, at a rate under half the reference, mean the
+/// other traffic has gone.
+const QUIET_SAMPLES: u32 = 2;
 /// Growth per sample between half the target and the target, at `off_target` = 1.
 const GAIN_GENTLE: f64 = 0.1;
 /// Shrink per sample at twice the target (RFC 6817's GAIN for decreases).
@@ -72,6 +79,16 @@ pub struct DelayController {
     bytes_since_sample: u64,
     next_slowdown: Duration,
     slowdown_until: Option<Duration>,
+    /// A limit from elsewhere (policy, job cap): probes are spaced for the rate that can
+    /// really flow, so they never cost more than their share of a throttled transfer.
+    ceiling_bps: Option<u64>,
+    /// Slow start: the rate doubles per sample until the queue reaches half the target or the
+    /// rate reaches `reference_bps`.
+    slow_start: bool,
+    /// The rate at which the queue last built up: what the link gave when it was ours.
+    reference_bps: Option<f64>,
+    /// Consecutive samples with an almost empty queue.
+    quiet_samples: u32,
 }
 
 impl DelayController {
@@ -84,6 +101,10 @@ impl DelayController {
             bytes_since_sample: 0,
             next_slowdown: now + SLOWDOWN_INTERVAL,
             slowdown_until: None,
+            ceiling_bps: None,
+            slow_start: true,
+            reference_bps: None,
+            quiet_samples: 0,
         }
     }
 
@@ -94,6 +115,11 @@ impl DelayController {
         } else {
             self.rate_bps as u64
         }
+    }
+
+    /// The rate other limits allow (`None`: no other limit).
+    pub fn set_ceiling(&mut self, ceiling_bps: Option<u64>) {
+        self.ceiling_bps = ceiling_bps;
     }
 
     /// Bytes received (data and probes).
@@ -130,26 +156,49 @@ impl DelayController {
         let queueing = self.queueing_delay().unwrap_or_default().as_secs_f64();
         let target = TARGET.as_secs_f64();
         let off_target = (target - queueing) / target;
-        let rate = if off_target > SLOW_START_EXIT {
+        self.update_slow_start(off_target);
+        let rate = if self.slow_start {
             let ceiling = (ALLOWED_INCREASE * received_bps).max(self.rate_bps);
-            (self.rate_bps * (1.0 + off_target)).min(ceiling)
+            let doubled = (self.rate_bps * (1.0 + off_target)).min(ceiling);
+            self.reference_bps
+                .map_or(doubled, |reference| doubled.min(reference.max(self.rate_bps)))
+        } else if off_target >= 0.0 {
+            // Short of the target: grow gently, but never past twice what really arrives.
+            let ceiling = (ALLOWED_INCREASE * received_bps).max(self.rate_bps);
+            (self.rate_bps * (1.0 + GAIN_GENTLE * off_target)).min(ceiling)
         } else {
-            // Near the target the rate follows what really arrives, nudged up while the queue
-            // is short and down while it is long: the queue settles at the target with the
-            // link full.
+            // Past the target: fall below what really arrives (the link's share) in
+            // proportion to the excess, so the queue drains.
             let basis =
                 if received_bps > 0.0 { received_bps.min(self.rate_bps) } else { self.rate_bps };
-            let factor = if off_target >= 0.0 {
-                1.0 + GAIN_GENTLE * off_target
-            } else {
-                (1.0 + GAIN_DECREASE * off_target).max(0.5)
-            };
-            basis * factor
+            basis * (1.0 + GAIN_DECREASE * off_target).max(0.5)
         };
         self.rate_bps = rate.max(RATE_MIN_BPS as f64);
         if now >= self.next_slowdown {
             self.slowdown_until = Some(now + 2 * rtt);
             self.next_slowdown = now + SLOWDOWN_INTERVAL;
+        }
+    }
+
+    /// Leaves slow start when the queue builds (remembering the rate that built it) or the
+    /// reference rate is reached; enters it again when the queue has stayed almost empty
+    /// while the rate is far below the reference: the other traffic is gone, so ramp up in
+    /// a few samples instead of creeping up by [`GAIN_GENTLE`].
+    fn update_slow_start(&mut self, off_target: f64) {
+        if off_target <= SLOW_START_EXIT {
+            if self.slow_start || self.reference_bps.is_none() {
+                self.reference_bps = Some(self.rate_bps);
+            }
+            self.slow_start = false;
+        }
+        if self.slow_start && self.reference_bps.is_some_and(|reference| self.rate_bps >= reference)
+        {
+            self.slow_start = false;
+        }
+        self.quiet_samples = if off_target > QUIET_OFF_TARGET { self.quiet_samples + 1 } else { 0 };
+        let far_below = self.reference_bps.is_some_and(|reference| self.rate_bps < reference / 2.0);
+        if !self.slow_start && far_below && self.quiet_samples >= QUIET_SAMPLES {
+            self.slow_start = true;
         }
     }
 
@@ -159,9 +208,14 @@ impl DelayController {
             return until;
         }
         let round_trips = 2 * self.recent.back().copied().unwrap_or_default();
-        let share = Duration::from_secs_f64(
-            PROBE_BYTES as f64 * 8.0 / (PROBE_SHARE * self.rate_bps.max(1.0)),
-        );
+        if self.slow_start {
+            // The queue is empty: nobody to disturb, and the ramp needs samples.
+            return last_probe + round_trips.max(PROBE_INTERVAL_MIN);
+        }
+        let flowing =
+            self.ceiling_bps.map_or(self.rate_bps, |ceiling| self.rate_bps.min(ceiling as f64));
+        let share =
+            Duration::from_secs_f64(PROBE_BYTES as f64 * 8.0 / (PROBE_SHARE * flowing.max(1.0)));
         last_probe + round_trips.max(share).clamp(PROBE_INTERVAL_MIN, PROBE_INTERVAL_MAX)
     }
 

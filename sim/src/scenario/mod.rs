@@ -21,6 +21,36 @@ pub use self::network::{
 };
 pub use self::units::{Between, Rate, Size, Span};
 
+/// The simulation's wall clock starts on 2026-01-01T00:00:00Z (plus `clock`), whatever the
+/// real date.
+pub const EPOCH_UNIX_SECS: u64 = 1_767_225_600;
+
+/// A time of day, in seconds after midnight.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct ClockTime(pub u64);
+
+impl std::str::FromStr for ClockTime {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = text.split(':').collect();
+        let numbers: Option<Vec<u64>> = parts.iter().map(|part| part.parse().ok()).collect();
+        match numbers.as_deref() {
+            Some([h, m]) if *h < 24 && *m < 60 => Ok(Self(h * 3600 + m * 60)),
+            Some([h, m, s]) if *h < 24 && *m < 60 && *s < 60 => Ok(Self(h * 3600 + m * 60 + s)),
+            _ => Err(format!("`{text}` is not a time of day like \"23:30\" or \"23:59:30\"")),
+        }
+    }
+}
+
+impl fmt::Display for ClockTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02}:{:02}:{:02}", self.0 / 3600, self.0 / 60 % 60, self.0 % 60)
+    }
+}
+
+units::text_serde!(ClockTime);
+
 /// The simulated host that runs the engine (and the program that uses it).
 pub const ENGINE_HOST: &str = "engine";
 
@@ -42,6 +72,10 @@ pub struct Scenario {
     /// turmoil's step: simulated time advances this much per step.
     #[serde(default = "Scenario::tick_default")]
     pub tick: Span,
+    /// The wall-clock time of day (UTC) when the run starts, `"HH:MM"` or `"HH:MM:SS"`, on
+    /// 2026-01-01. Bandwidth-policy windows follow it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockTime>,
     #[serde(default)]
     pub network: Network,
     #[serde(default)]
@@ -339,6 +373,11 @@ impl Scenario {
             .map_err(|error| locate(error.span(), error.message().trim().to_owned()))?;
         scenario.validate().map_err(|located| locate(Some(located.span), located.message))?;
         Ok(scenario)
+    }
+
+    /// The simulated wall clock at time zero, in seconds since the Unix epoch.
+    pub fn epoch_unix_secs(&self) -> u64 {
+        EPOCH_UNIX_SECS + self.clock.map_or(0, |clock| clock.0)
     }
 
     /// Every server's name.

@@ -217,4 +217,8 @@ pub struct YieldBounds {
     /// While background is alone: the median queueing delay its bytes may cause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_delay_median_max: Option<Span>,
+    /// While a policy limit applies and the link is faster: the least of the limit that
+    /// background must use (judged by the `throttle-bound` oracle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_use_min: Option<f64>,
 }

@@ -308,7 +308,8 @@ impl Scenario {
             return Err(at(0..0, "engine.throttle: hours are 0 to 23"));
         }
         if let Some(bounds) = &self.yield_bounds {
-            let fractions = [bounds.busy_share_max, bounds.idle_utilization_min];
+            let fractions =
+                [bounds.busy_share_max, bounds.idle_utilization_min, bounds.limit_use_min];
             if fractions.into_iter().flatten().any(|f| !(0.0..=1.0).contains(&f)) {
                 return Err(at(0..0, "yield_bounds: shares and utilizations are between 0 and 1"));
             }
