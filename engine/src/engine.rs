@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::EngineConfig;
+use crate::core::defect::Defect;
 use crate::core::error::{ApiError, ErrorContext, JobError, TransferError};
 use crate::core::event::{Event, EventSink};
 use crate::core::hresult::Hresult;
@@ -119,6 +120,7 @@ impl<E: Env> Engine<E> {
             None => Queue::new(),
         };
         queue.set_time_slice(config.time_slice);
+        queue.set_defects(config.defects);
         let inner = Rc::new(Inner {
             env,
             config,
@@ -454,7 +456,8 @@ impl<E: Env> Inner<E> {
         let Some(job) = queue.job(job) else { return (Limit::Unlimited, false) };
         let cap = job.rate_limit_bps.map_or(Limit::Unlimited, Limit::BitsPerSec);
         let background = job.priority.is_background();
-        let policy = match (&self.config.bandwidth_policy, background) {
+        let ignore_policy = self.config.defects.contains(Defect::IgnoreBandwidthPolicy);
+        let policy = match (&self.config.bandwidth_policy, background && !ignore_policy) {
             (Some(policy), true) => policy.limit_at(self.env.unix_time()),
             _ => Limit::Unlimited,
         };

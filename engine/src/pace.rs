@@ -67,7 +67,8 @@ impl Pacer {
             probe: None,
             published: Limit::Unlimited,
         };
-        if background && inner.config.background_controller {
+        let greedy = inner.config.defects.contains(crate::core::defect::Defect::BackgroundGreedy);
+        if background && inner.config.background_controller && !greedy {
             let controller = Rc::new(RefCell::new(DelayController::new(now)));
             let task = probe_loop(
                 inner.clone(),

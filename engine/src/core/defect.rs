@@ -4,7 +4,7 @@
 //! so a release build cannot be talked into misbehaving. Tests enable the feature and switch
 //! one defect on per run (FoundationDB's BUGGIFY idea, but opt-in and named).
 
-/// One known way to break exact-offset resume.
+/// One known way to break the engine, each caught by a named oracle.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum Defect {
     /// Resume one byte after the durable offset: the byte at the offset is never fetched.
@@ -13,10 +13,26 @@ pub enum Defect {
     SkipDataSync,
     /// Ask for one byte past the end of the file, as BITS 2.0 did (the SMS 2003 issue).
     RangeOnePastEof,
+    /// Read background transfers at full speed whatever the policy's limit.
+    IgnoreBandwidthPolicy,
+    /// Never slow background transfers for other traffic (the delay controller is off).
+    BackgroundGreedy,
+    /// Never preempt a running background job for a higher priority.
+    NoPreemption,
+    /// Never end a background job's time slice.
+    NoTimeSlice,
 }
 
 impl Defect {
-    pub const ALL: [Self; 3] = [Self::ResumeOneByteLate, Self::SkipDataSync, Self::RangeOnePastEof];
+    pub const ALL: [Self; 7] = [
+        Self::ResumeOneByteLate,
+        Self::SkipDataSync,
+        Self::RangeOnePastEof,
+        Self::IgnoreBandwidthPolicy,
+        Self::BackgroundGreedy,
+        Self::NoPreemption,
+        Self::NoTimeSlice,
+    ];
 
     #[cfg(feature = "defects")]
     const fn bit(self) -> u8 {
@@ -29,6 +45,10 @@ impl Defect {
             Self::ResumeOneByteLate => "resume-one-byte-late",
             Self::SkipDataSync => "skip-data-sync",
             Self::RangeOnePastEof => "range-one-past-eof",
+            Self::IgnoreBandwidthPolicy => "ignore-bandwidth-policy",
+            Self::BackgroundGreedy => "background-greedy",
+            Self::NoPreemption => "no-preemption",
+            Self::NoTimeSlice => "no-time-slice",
         }
     }
 }

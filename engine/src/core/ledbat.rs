@@ -185,15 +185,17 @@ impl DelayController {
     /// while the rate is far below the reference: the other traffic is gone, so ramp up in
     /// a few samples instead of creeping up by [`GAIN_GENTLE`].
     fn update_slow_start(&mut self, off_target: f64) {
-        if off_target <= SLOW_START_EXIT {
-            if self.slow_start || self.reference_bps.is_none() {
-                self.reference_bps = Some(self.rate_bps);
-            }
+        // What the rate can achieve at most: a policy or cap limits it too.
+        let usable =
+            self.ceiling_bps.map_or(self.rate_bps, |limit| self.rate_bps.min(limit as f64));
+        let at_limit = self.ceiling_bps.is_some_and(|limit| self.rate_bps >= limit as f64);
+        let reached = self.reference_bps.is_some_and(|reference| self.rate_bps >= reference);
+        if self.slow_start && (off_target <= SLOW_START_EXIT || at_limit || reached) {
+            // Leaving slow start: remember the rate the link (or the limit) gave.
+            self.reference_bps = Some(usable);
             self.slow_start = false;
-        }
-        if self.slow_start && self.reference_bps.is_some_and(|reference| self.rate_bps >= reference)
-        {
-            self.slow_start = false;
+        } else if off_target <= SLOW_START_EXIT && self.reference_bps.is_none() {
+            self.reference_bps = Some(usable);
         }
         self.quiet_samples = if off_target > QUIET_OFF_TARGET { self.quiet_samples + 1 } else { 0 };
         let far_below = self.reference_bps.is_some_and(|reference| self.rate_bps < reference / 2.0);

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::defect::Defect;
 use super::error::{ApiError, JobError, TransferError};
 use super::event::Event;
 use super::hresult::Hresult;
@@ -66,6 +67,7 @@ pub const TIME_SLICE_DEFAULT: Duration = Duration::from_secs(300);
 #[derive(Debug, Default)]
 pub struct Queue {
     time_slice: Duration,
+    defects: super::defect::Defects,
     /// The bandwidth policy's limit is 0 now: background jobs wait in TRANSIENT_ERROR.
     background_blocked: bool,
     jobs: BTreeMap<JobId, Job>,
@@ -82,6 +84,11 @@ impl Queue {
 
     pub fn set_time_slice(&mut self, time_slice: Duration) {
         self.time_slice = time_slice;
+    }
+
+    /// Deliberate scheduling bugs (testing only; empty without the `defects` feature).
+    pub fn set_defects(&mut self, defects: super::defect::Defects) {
+        self.defects = defects;
     }
 
     // ----- queries ---------------------------------------------------------------------------
@@ -357,10 +364,11 @@ impl Queue {
                 && job.current_file().is_some()
         };
         let best_waiting = self.jobs.values().filter(waiting).map(|job| job.priority).min()?;
-        if best_waiting < holder.priority {
+        if best_waiting < holder.priority && !self.defects.contains(Defect::NoPreemption) {
             return Some((holder.id, Trigger::Preempt));
         }
-        let slice_over = holder.slice_started.is_some_and(|start| now >= start + self.time_slice);
+        let slice_over = !self.defects.contains(Defect::NoTimeSlice)
+            && holder.slice_started.is_some_and(|start| now >= start + self.time_slice);
         (best_waiting == holder.priority && slice_over).then_some((holder.id, Trigger::TimeSlice))
     }
 
@@ -446,7 +454,8 @@ impl Queue {
                     && job.priority == holder.priority
                     && job.state == JobState::Queued
             });
-            holder.slice_started.filter(|_| rival).map(|start| start + self.time_slice)
+            let slices = !self.defects.contains(Defect::NoTimeSlice);
+            holder.slice_started.filter(|_| rival && slices).map(|start| start + self.time_slice)
         });
         self.jobs
             .values()

@@ -129,8 +129,9 @@ fn check_bound(
     }
 }
 
-/// While a background job transfers under a finite, positive limit (after the settling
-/// time), the background traffic must use at least `floor` of the limit.
+/// While a background job transfers alone under a finite, positive limit (after the settling
+/// time), the background traffic must use at least `floor` of the limit. With foreground or
+/// cross traffic active, background rightly takes less (background-yield judges that).
 fn limit_used(
     scenario: &Scenario,
     traffic: &Traffic<'_>,
@@ -141,11 +142,13 @@ fn limit_used(
 ) {
     let settle = settle_buckets(scenario);
     let active = traffic.transferring(Priority::is_background);
+    let foreground = traffic.transferring(|priority| !priority.is_background());
     let (mut sent, mut allowed, mut run) = (0.0, 0.0, 0usize);
     for bucket in 0..traffic.buckets {
         let limit = limits[bucket].filter(|limit| *limit > 0);
-        let judged =
-            active[bucket] && limit.is_some() && limits[bucket] == limits[bucket.saturating_sub(1)];
+        let alone = !foreground[bucket] && !traffic.cross_active[bucket];
+        let steady = limits[bucket] == limits[bucket.saturating_sub(1)];
+        let judged = active[bucket] && alone && limit.is_some() && steady;
         run = if judged { run + 1 } else { 0 };
         if run > settle {
             sent += bytes[bucket] as f64 * 8.0;

@@ -41,10 +41,40 @@ fn asking_one_byte_past_eof_fails_range_within_eof() {
 
 #[test]
 fn the_healthy_engine_passes_the_same_gates() {
-    for stem in ["link-drop-resume", "reboot-resume", "strict-range-server"] {
+    for stem in
+        ["link-drop-resume", "reboot-resume", "strict-range-server", "throttle-policy-limit"]
+    {
         let (path, scenario) = scenario(stem);
         let result =
             gate::run(&[GateScenario { path, scenario }], SEEDS, Defects::default(), 1, |_| {});
         assert!(result.passed(), "{}", result.table());
+    }
+}
+
+#[test]
+fn ignoring_the_bandwidth_policy_fails_throttle_bound() {
+    for oracles in gate_with(Defect::IgnoreBandwidthPolicy, "throttle-policy-limit") {
+        assert!(oracles.contains(&Oracle::ThrottleBound), "{oracles:?}");
+    }
+}
+
+#[test]
+fn a_greedy_background_transfer_fails_background_yield() {
+    for oracles in gate_with(Defect::BackgroundGreedy, "background-yields-to-cross-traffic") {
+        assert!(oracles.contains(&Oracle::BackgroundYield), "{oracles:?}");
+    }
+}
+
+#[test]
+fn never_preempting_fails_priority_order() {
+    for oracles in gate_with(Defect::NoPreemption, "priority-preemption") {
+        assert!(oracles.contains(&Oracle::PriorityOrder), "{oracles:?}");
+    }
+}
+
+#[test]
+fn never_ending_a_time_slice_fails_no_starvation() {
+    for oracles in gate_with(Defect::NoTimeSlice, "equal-priority-turns") {
+        assert!(oracles.contains(&Oracle::NoStarvation), "{oracles:?}");
     }
 }
