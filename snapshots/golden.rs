@@ -1,5 +1,6 @@
 //! Golden traces: each shipped scenario at seed 1, in compact text, one `<scenario>.snap`
-//! beside this file.
+//! beside this file; and the text report of `bitsim profile` for every shipped link profile,
+//! one `profile-<name>.snap`.
 //!
 //! A changed trace writes `snapshots/<name>.snap.new` for `cargo insta review` and fails; CI
 //! runs with `INSTA_UPDATE=no` so nothing is written there. A snapshot without a scenario, or
@@ -74,9 +75,36 @@ fn every_scenario_passes_and_matches_its_golden_trace() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The profile report names no wall time, so it is as deterministic as a trace.
+#[test]
+fn every_profile_report_matches_its_snapshot() {
+    let mut failures = Vec::new();
+    for name in bitsim::net::profile::all().into_keys() {
+        let run = bitsim::profile::run(&name, None, SNAPSHOT_SEED).expect("a shipped profile");
+        let text = format!(
+            "bitsim profile {name} --seed {SNAPSHOT_SEED}; trace fnv64 {:016x}\n\n{}",
+            run.outcome.trace.hash(),
+            run.report(&name)
+        );
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(root().join("snapshots"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        let checked = catch_unwind(AssertUnwindSafe(|| {
+            settings.bind(|| insta::assert_snapshot!(format!("profile-{name}"), text))
+        }));
+        if checked.is_err() {
+            failures.push(format!("profile {name}: the report differs from its snapshot"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn every_snapshot_belongs_to_a_scenario_and_none_awaits_review() {
-    let scenarios: Vec<String> = shipped_scenarios().into_iter().map(|(stem, _, _)| stem).collect();
+    let mut scenarios: Vec<String> =
+        shipped_scenarios().into_iter().map(|(stem, _, _)| stem).collect();
+    scenarios.extend(bitsim::net::profile::all().into_keys().map(|name| format!("profile-{name}")));
     for entry in std::fs::read_dir(root().join("snapshots")).expect("snapshots/ exists") {
         let name = entry.expect("readable entry").file_name().to_string_lossy().into_owned();
         if name.ends_with(".snap.new") || name.ends_with(".pending-snap") {
@@ -85,7 +113,7 @@ fn every_snapshot_belongs_to_a_scenario_and_none_awaits_review() {
         if let Some(stem) = name.strip_suffix(".snap") {
             assert!(
                 scenarios.iter().any(|scenario| scenario == stem),
-                "snapshots/{name} is stale: no scenarios/{stem}.toml"
+                "snapshots/{name} is stale: no scenarios/{stem}.toml and no such profile"
             );
         }
     }

@@ -27,6 +27,8 @@ use crate::env::Env;
 /// While the policy allows nothing, the pacer looks again this often (the driver stops the
 /// transfer at the window's edge anyway).
 const BLOCKED_RECHECK: Duration = Duration::from_secs(1);
+/// A paced read waits at most this long before the rates are read again.
+pub(crate) const PACE_RECHECK: Duration = Duration::from_millis(100);
 /// After a failed probe, the next waits at least this long: a server that cannot answer a
 /// HEAD must not be hammered.
 const PROBE_FAILURE_BACKOFF: Duration = Duration::from_secs(5);
@@ -90,8 +92,23 @@ impl Pacer {
         }
     }
 
-    /// Accounts `bytes` just read and says how long to wait before reading more.
+    /// Accounts `bytes` just read and says how long to wait before reading more, at the
+    /// rates in force now. Callers wait at most [`PACE_RECHECK`] at a time and then ask
+    /// [`Pacer::wait`] again, so a rate that rises (a slowdown ends, a window closes) takes
+    /// effect at once instead of after a debt run up at the lower rate.
     pub(crate) async fn after_read<E: Env>(&mut self, inner: &Inner<E>, bytes: u64) -> Duration {
+        if let Some(controller) = &self.controller {
+            controller.borrow_mut().on_bytes(bytes);
+        }
+        self.charge(inner, bytes).await
+    }
+
+    /// How much longer to wait, at the rates in force now.
+    pub(crate) async fn wait<E: Env>(&mut self, inner: &Inner<E>) -> Duration {
+        self.charge(inner, 0).await
+    }
+
+    async fn charge<E: Env>(&mut self, inner: &Inner<E>, bytes: u64) -> Duration {
         let now = inner.now();
         let (limit, _) = inner.rate_limit(self.job);
         if self.published != limit {
@@ -100,7 +117,6 @@ impl Pacer {
         }
         let controlled = self.controller.as_ref().map(|controller| {
             let mut controller = controller.borrow_mut();
-            controller.on_bytes(bytes);
             controller.set_ceiling(limit.rate_bps());
             controller.rate_bps(now)
         });
@@ -141,9 +157,10 @@ async fn probe_loop<E: Env>(
     loop {
         let next = controller.borrow().next_probe(last_probe);
         tokio::time::sleep(next.saturating_sub(inner.now())).await;
-        // The probe's bytes come out of the transfer's budget.
-        let wait = bucket.borrow_mut().take(inner.now(), PROBE_BYTES).unwrap_or(BLOCKED_RECHECK);
-        tokio::time::sleep(wait).await;
+        // The probe's bytes come out of the transfer's budget, so body and probes together
+        // keep to the limit; the body waits for the debt. The probe itself does not wait:
+        // at the controller's floor that would starve the very samples that let it grow.
+        let _debt = bucket.borrow_mut().take(inner.now(), PROBE_BYTES);
         last_probe = inner.now();
         let limit = inner.config.receive_timeout;
         let round_trip = tokio::time::timeout(limit, async {

@@ -35,7 +35,7 @@ use crate::core::resume::{
 };
 use crate::engine::{Inner, StopSignal};
 use crate::env::{Env, FileIo, OpenMode, parent_dir};
-use crate::pace::Pacer;
+use crate::pace::{PACE_RECHECK, Pacer};
 
 /// How a transfer of one file ended.
 #[derive(Debug)]
@@ -305,8 +305,13 @@ impl<E: Env> FileTransfer<'_, E> {
             }
             written += data.len() as u64;
             unsynced += data.len() as u64;
-            let wait = pacer.after_read(self.inner, data.len() as u64).await;
-            if let Err(interrupt) = self.pause(wait).await {
+            let mut wait = pacer.after_read(self.inner, data.len() as u64).await;
+            let mut paused = Ok(());
+            while !wait.is_zero() && paused.is_ok() {
+                paused = self.pause(wait.min(PACE_RECHECK)).await;
+                wait = pacer.wait(self.inner).await;
+            }
+            if let Err(interrupt) = paused {
                 break Err(interrupt);
             }
             let now = self.inner.now();

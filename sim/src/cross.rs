@@ -15,6 +15,12 @@ use crate::trace::{Recorder, SimEvent};
 pub const CROSS_PORT: u16 = 9;
 /// Bulk data is written in pieces of this size; the link cuts them into segments.
 const WRITE_CHUNK: usize = 64 << 10;
+/// Cross traffic stands for the user's greedy download with an autotuned receive window
+/// (modern TCP grows it to megabytes): the largest window the model allows. Such a flow
+/// fills the bottleneck's buffer, as the loss-based TCP that LEDBAT yields to does; a flow
+/// held to 64 KiB would queue almost nothing on a fast link and leave a delay-based
+/// controller nothing to yield to.
+const CROSS_WINDOW: u64 = crate::scenario::network::WINDOW_MAX;
 /// What a flow asks for: the server sends (`down`) or receives (`up`).
 const ASK_SEND: u8 = b'D';
 const ASK_RECEIVE: u8 = b'U';
@@ -24,7 +30,7 @@ pub async fn serve(net: Net) -> turmoil::Result {
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", CROSS_PORT)).await?;
     loop {
         let (stream, _) = listener.accept().await?;
-        let stream = net.wrap(stream, true)?;
+        let stream = net.wrap_with_window(stream, true, Some(CROSS_WINDOW))?;
         tokio::task::spawn_local(async move {
             let mut stream = stream;
             let mut ask = [0u8];
@@ -80,7 +86,7 @@ pub async fn run_flows(net: Net, flows: Vec<CrossTraffic>, recorder: Recorder) {
 
 async fn one_flow(net: Net, direction: CrossDirection) -> std::io::Result<()> {
     let stream = turmoil::net::TcpStream::connect((CROSS_HOST, CROSS_PORT)).await?;
-    let mut stream = net.wrap(stream, false)?;
+    let mut stream = net.wrap_with_window(stream, false, Some(CROSS_WINDOW))?;
     match direction {
         CrossDirection::Down => {
             stream.write_all(&[ASK_SEND]).await?;

@@ -20,6 +20,7 @@
 //! - [`oracle`]: the properties every run must have.
 //! - [`report`]: a judged run: verdict, figures, replay line.
 //! - [`gate`]: every scenario for every seed.
+//! - [`profile`]: the throttle-and-yield workload of `bitsim profile`; [`plot`] its chart.
 //!
 //! # Determinism
 //! Everything random comes from the run's seed: turmoil's RNG (latency, fs faults), the
@@ -35,6 +36,8 @@ pub mod gate;
 pub mod net;
 pub mod oracle;
 pub mod origin;
+pub mod plot;
+pub mod profile;
 pub mod report;
 pub mod scenario;
 pub mod timeline;

@@ -64,10 +64,13 @@ const QUIET_OFF_TARGET: f64 = 0.75;
 /// ...and this many empty samples in a row, at a rate under half the reference, mean the
 /// other traffic has gone.
 const QUIET_SAMPLES: u32 = 2;
-/// Growth per sample between half the target and the target, at `off_target` = 1.
-const GAIN_GENTLE: f64 = 0.1;
-/// Shrink per sample at twice the target (RFC 6817's GAIN for decreases).
-const GAIN_DECREASE: f64 = 0.5;
+/// Growth per sample while the queue is short of the target, at `off_target` = 1 (an empty
+/// queue). Small gains keep the sawtooth shallow: measured on the DSL profile, 0.05/0.25
+/// used 96 % of the line with a 39 ms median queue, 0.1/0.5 only 89 %.
+const GAIN_GENTLE: f64 = 0.05;
+/// Shrink per sample, times the excess over the target in targets (so 25 % at twice the
+/// target), never more than half.
+const GAIN_DECREASE: f64 = 0.25;
 
 #[derive(Clone, Debug)]
 pub struct DelayController {

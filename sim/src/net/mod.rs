@@ -107,6 +107,17 @@ impl Net {
 
     /// Wraps a stream this host connected (`accepted == false`) or accepted.
     pub fn wrap(&self, stream: turmoil::net::TcpStream, accepted: bool) -> std::io::Result<Shaped> {
+        self.wrap_with_window(stream, accepted, None)
+    }
+
+    /// Like [`Net::wrap`], with this end's sending window set to `window_bytes` instead of
+    /// the route's (a peer whose receive window autotunes larger).
+    pub fn wrap_with_window(
+        &self,
+        stream: turmoil::net::TcpStream,
+        accepted: bool,
+        window_override: Option<u64>,
+    ) -> std::io::Result<Shaped> {
         let (local, peer) = (stream.local_addr()?, stream.peer_addr()?);
         let host = |addr: SocketAddr| {
             turmoil::reverse_lookup(addr.ip()).unwrap_or_else(|| addr.ip().to_string())
@@ -143,7 +154,7 @@ impl Net {
         let outbound = route(&local_host, &peer_host).map(|(link, window_bytes)| Direction {
             link,
             window: out_window.clone(),
-            window_bytes,
+            window_bytes: window_override.unwrap_or(window_bytes),
         });
         let inbound = route(&peer_host, &local_host).map(|_| in_window.clone());
         // Both ends hold the entry; the map only remembers it while one of them lives.

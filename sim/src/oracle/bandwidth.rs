@@ -148,7 +148,13 @@ fn limit_used(
         let limit = limits[bucket].filter(|limit| *limit > 0);
         let alone = !foreground[bucket] && !traffic.cross_active[bucket];
         let steady = limits[bucket] == limits[bucket.saturating_sub(1)];
-        let judged = active[bucket] && alone && limit.is_some() && steady;
+        // The last receive window of a transfer crossed the link earlier and is read from
+        // the socket at the end: judge only while that much transfer time remains.
+        let window_time =
+            limit.map_or(0.0, |limit| traffic.link.window_bytes as f64 * 8.0 / limit as f64);
+        let ahead = bucket + (window_time / BUCKET.as_secs_f64()).ceil() as usize;
+        let continues = active.get(ahead).copied().unwrap_or(false);
+        let judged = active[bucket] && continues && alone && limit.is_some() && steady;
         run = if judged { run + 1 } else { 0 };
         if run > settle {
             sent += bytes[bucket] as f64 * 8.0;

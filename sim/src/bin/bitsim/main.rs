@@ -60,6 +60,24 @@ enum Command {
         #[command(flatten)]
         defects: DefectArgs,
     },
+    /// Run the throttle-and-yield workload on a link profile (profiles/links.toml) and report
+    /// achieved against configured rates, throughput and queueing-delay percentiles.
+    Profile {
+        /// dialup, isdn, dsl, cable, 3g, lte, satellite, lan, or any in profiles/links.toml.
+        profile: String,
+        /// Run this scenario instead of the built-in workload (its links should use the
+        /// profile).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Draw throughput over time per job, with capacity and limit, as an SVG chart.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Print the workload scenario as TOML (for `bitsim run`) instead of running it.
+        #[arg(long)]
+        print: bool,
+    },
     /// Download a real URL with the engine on real sockets and files.
     Fetch {
         url: String,
@@ -105,6 +123,9 @@ fn main() -> ExitCode {
             run(&scenario, seed, trace.as_deref(), verbose, &defects)
         }
         Command::Gate { scenarios, seeds, jobs, defects } => gate(scenarios, seeds, jobs, &defects),
+        Command::Profile { profile, scenario, seed, plot, print } => {
+            profile_command(&profile, scenario.as_deref(), seed, plot.as_deref(), print)
+        }
         Command::Fetch { url, destination, state_dir } => {
             fetch::fetch(&url, &destination, &state_dir)
         }
@@ -162,6 +183,35 @@ fn gate(
     let result = gate::run(&scenarios, seeds, defects.defects()?, workers, |_| {});
     print!("{}", result.table());
     Ok(if result.passed() { EXIT_PASS } else { EXIT_FAIL })
+}
+
+fn profile_command(
+    name: &str,
+    scenario: Option<&Path>,
+    seed: u64,
+    plot: Option<&Path>,
+    print: bool,
+) -> anyhow::Result<u8> {
+    if print {
+        let profile = bitsim::net::profile::get(name)
+            .with_context(|| format!("no profile `{name}` in profiles/links.toml"))?;
+        print!("{}", bitsim::profile::workload(name, &profile));
+        return Ok(EXIT_PASS);
+    }
+    let scenario = scenario.map(Scenario::load).transpose()?;
+    let run = bitsim::profile::run(name, scenario, seed).map_err(anyhow::Error::msg)?;
+    print!("{}", run.report(name));
+    if let Some(path) = plot {
+        std::fs::write(path, run.chart(name))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "
+chart     {}",
+            path.display()
+        );
+    }
+    let passed = bitsim::oracle::check(&run.scenario, seed, &run.outcome).is_empty();
+    Ok(if passed { EXIT_PASS } else { EXIT_FAIL })
 }
 
 /// Every `*.toml` in `dir`, sorted by name.
