@@ -1,7 +1,10 @@
-//! `cargo bench -p bitsim --bench download`: the 100 MB resume workload of
-//! `download-100mb.toml`, run several times; prints the median wall time and simulated
-//! seconds per wall second, and fails if the file is not intact. A benchmark, not a test:
-//! nothing here asserts a time.
+//! `cargo bench -p bitsim --bench download`: each workload below, run several times; prints
+//! the median wall time and simulated seconds per wall second, and fails if a run breaks an
+//! oracle. A benchmark, not a test: nothing here asserts a time.
+//!
+//! - `download-100mb.toml`: 100 MB with three link drops and a power loss (resume path).
+//! - `link-100mb-10mbit.toml`: 100 MB over a shaped 10 Mbit/s link (the link model at speed).
+//! - `link-1mb-56kbit.toml`: 1 MB over a shaped 56 kbit/s link (slow-link step cost).
 
 use std::path::Path;
 
@@ -12,15 +15,30 @@ use bitsim_engine::core::defect::Defects;
 /// Runs per measurement: the median of five is stable to a few percent on a noisy 2-core box.
 const RUNS: usize = 5;
 
+const WORKLOADS: [&str; 3] =
+    ["download-100mb.toml", "link-100mb-10mbit.toml", "link-1mb-56kbit.toml"];
+
 fn main() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/download-100mb.toml");
+    println!(
+        "machine    {} cores, {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu_model()
+    );
+    for workload in WORKLOADS {
+        println!();
+        bench(workload);
+    }
+}
+
+fn bench(workload: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches").join(workload);
     let scenario = Scenario::load(&path).unwrap_or_else(|error| panic!("{error}"));
     let mut walls = Vec::with_capacity(RUNS);
     let mut last = None;
     for run in 0..RUNS {
         let report = run_and_judge(
             &scenario,
-            "sim/benches/download-100mb.toml",
+            &format!("sim/benches/{workload}"),
             run as u64,
             Defects::default(),
         );
@@ -32,12 +50,7 @@ fn main() {
     let report = last.expect("at least one run");
     let median = walls[RUNS / 2];
     let sim = report.outcome.end.as_secs_f64();
-    println!("workload   {}", scenario.description);
-    println!(
-        "machine    {} cores, {}",
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-        cpu_model()
-    );
+    println!("workload   {workload}: {}", scenario.description);
     println!("runs       {RUNS} (seeds 0..{RUNS}), every oracle held in each");
     println!(
         "wall       median {:.3} s (min {:.3} s, max {:.3} s)",
