@@ -12,6 +12,7 @@
 //! The golden traces are a separate test target, `snapshots/golden.rs`, so that the
 //! directory holding them is one `cargo insta review` searches.
 
+mod bandwidth;
 mod cli;
 mod defects;
 mod determinism;
