@@ -192,8 +192,8 @@ pub struct YieldFigures {
     pub busy_share_max: Option<(f64, Duration)>,
 }
 
-/// Judged buckets: a background job transfers, unthrottled, and neither it nor the other
-/// traffic has changed for `settle`.
+/// Judged buckets: a background job transfers, unthrottled, and neither it, the other
+/// traffic nor the link's rate has changed for `settle`.
 pub fn yield_figures(scenario: &Scenario, traffic: &Traffic<'_>, settle: Duration) -> YieldFigures {
     let settle = (settle.as_nanos() / BUCKET.as_nanos()) as usize;
     let background = traffic.departed(Class::is_background);
@@ -216,7 +216,9 @@ pub fn yield_figures(scenario: &Scenario, traffic: &Traffic<'_>, settle: Duratio
         let busy = fg_active[bucket] || traffic.cross_active[bucket];
         let unthrottled =
             !capped && throttle.is_none_or(|t| policy_limit_bps(scenario, t, at).is_none());
-        let judged = bg_active[bucket] && unthrottled && busy == last_busy;
+        let rate_steady = bucket == 0
+            || traffic.link.stats.rate_at(at) == traffic.link.stats.rate_at(at - BUCKET);
+        let judged = bg_active[bucket] && unthrottled && busy == last_busy && rate_steady;
         run = if judged { run + 1 } else { 0 };
         last_busy = busy;
         if run <= settle {
