@@ -25,13 +25,10 @@ use crate::core::job::{JobId, JobProgress};
 use crate::core::queue::{Queue, StartTransfer};
 use crate::core::resume::{Recovery, RestartReason, recover_part_file};
 use crate::core::state::{JobState, JobType, Priority};
-use crate::core::throttle::Limit;
+use crate::core::throttle::{Limit, job_limit};
 use crate::env::{Env, FileIo, OpenMode, parent_dir};
 use crate::store::{StartError, Store};
 use crate::transfer::{self, Outcome};
-
-/// The bandwidth policy's window is checked against the wall clock at least this often.
-pub const POLICY_RECHECK: Duration = Duration::from_secs(60);
 
 /// A handle to a running engine; clones share it.
 pub struct Engine<E: Env> {
@@ -441,12 +438,9 @@ impl<E: Env> Inner<E> {
         }
     }
 
-    /// How long until the policy's window may change. The wall clock is read again at every
-    /// check and at least every [`POLICY_RECHECK`], so a clock that was set follows within
-    /// that time.
+    /// How long until the policy must be looked at again (`None`: there is no policy).
     fn until_policy_check(&self) -> Option<Duration> {
-        let policy = self.config.bandwidth_policy.as_ref()?;
-        Some(policy.until_next_edge(self.env.unix_time()).min(POLICY_RECHECK))
+        Some(self.config.bandwidth_policy.as_ref()?.until_check(self.env.unix_time()))
     }
 
     /// The limits on `job`'s reading rate apart from the background controller: its own cap
@@ -454,14 +448,11 @@ impl<E: Env> Inner<E> {
     pub(crate) fn rate_limit(&self, job: JobId) -> (Limit, bool) {
         let queue = self.queue.borrow();
         let Some(job) = queue.job(job) else { return (Limit::Unlimited, false) };
-        let cap = job.rate_limit_bps.map_or(Limit::Unlimited, Limit::BitsPerSec);
         let background = job.priority.is_background();
         let ignore_policy = self.config.defects.contains(Defect::IgnoreBandwidthPolicy);
-        let policy = match (&self.config.bandwidth_policy, background && !ignore_policy) {
-            (Some(policy), true) => policy.limit_at(self.env.unix_time()),
-            _ => Limit::Unlimited,
-        };
-        (cap.min(policy), background)
+        let policy = self.config.bandwidth_policy.as_ref().filter(|_| !ignore_policy);
+        let unix = self.env.unix_time();
+        (job_limit(job.rate_limit_bps, background, policy, unix), background)
     }
 
     /// Publishes an event that changes no durable state (a request sent, a connection

@@ -20,7 +20,7 @@ use crate::core::event::Event;
 use crate::core::http::RemoteUrl;
 use crate::core::job::JobId;
 use crate::core::ledbat::{DelayController, PROBE_BYTES};
-use crate::core::throttle::{Limit, TokenBucket};
+use crate::core::throttle::{Limit, TokenBucket, reading_rate};
 use crate::engine::Inner;
 use crate::env::Env;
 
@@ -120,10 +120,7 @@ impl Pacer {
             controller.set_ceiling(limit.rate_bps());
             controller.rate_bps(now)
         });
-        let rate = match (limit.rate_bps(), controlled) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let rate = reading_rate(limit, controlled);
         let mut bucket = self.bucket.borrow_mut();
         if bucket.rate_bps() != rate {
             bucket.set_rate(now, rate);

@@ -64,6 +64,10 @@ pub struct BandwidthPolicy {
     pub outside: Limit,
 }
 
+/// The policy's window is looked at again at least this often, so a wall clock that was set
+/// takes effect within a minute (the window's edges are also waited for exactly).
+pub const POLICY_RECHECK: Duration = Duration::from_secs(60);
+
 const HOUR: u64 = 3600;
 const DAY: u64 = 24 * HOUR;
 
@@ -82,6 +86,11 @@ impl BandwidthPolicy {
         if self.in_window(unix) { self.in_window } else { self.outside }
     }
 
+    /// How long to wait before looking at the policy again.
+    pub fn until_check(&self, unix: Duration) -> Duration {
+        self.until_next_edge(unix).min(POLICY_RECHECK)
+    }
+
     /// Wall-clock time from `unix` until the next window edge (within a day).
     pub fn until_next_edge(&self, unix: Duration) -> Duration {
         let of_day = unix.as_secs_f64() % DAY as f64;
@@ -95,6 +104,31 @@ impl BandwidthPolicy {
             .map(Duration::from_secs_f64)
             .min()
             .expect("two edges")
+    }
+}
+
+/// The limit on a job's reading rate apart from the background controller: its own cap and,
+/// for a background job, the policy's limit at wall-clock time `unix` (foreground jobs are
+/// exempt from the policy, spec §5.2).
+pub fn job_limit(
+    cap_bps: Option<u64>,
+    background: bool,
+    policy: Option<&BandwidthPolicy>,
+    unix: Duration,
+) -> Limit {
+    let cap = cap_bps.map_or(Limit::Unlimited, Limit::BitsPerSec);
+    match policy {
+        Some(policy) if background => cap.min(policy.limit_at(unix)),
+        _ => cap,
+    }
+}
+
+/// The rate to read at: the tighter of a limit and the background controller's rate
+/// (`None`: no limit at all).
+pub fn reading_rate(limit: Limit, controlled_bps: Option<u64>) -> Option<u64> {
+    match (limit.rate_bps(), controlled_bps) {
+        (Some(limit), Some(controlled)) => Some(limit.min(controlled)),
+        (limit, controlled) => limit.or(controlled),
     }
 }
 
@@ -190,6 +224,36 @@ mod tests {
         assert_eq!(Limit::from_policy_bps(500), Limit::BitsPerSec(POLICY_RATE_MIN_BPS));
         assert_eq!(Limit::BitsPerSec(5).min(Limit::Unlimited), Limit::BitsPerSec(5));
         assert_eq!(Limit::Blocked.min(Limit::BitsPerSec(5)), Limit::Blocked);
+    }
+
+    #[test]
+    fn a_jobs_limit_is_its_cap_and_for_background_the_policy() {
+        let policy = BandwidthPolicy {
+            from_hour: 8,
+            to_hour: 17,
+            in_window: Limit::BitsPerSec(10_000),
+            outside: Limit::Blocked,
+        };
+        let noon = at(12, 0);
+        assert_eq!(job_limit(None, true, Some(&policy), noon), Limit::BitsPerSec(10_000));
+        assert_eq!(job_limit(Some(5_000), true, Some(&policy), noon), Limit::BitsPerSec(5_000));
+        assert_eq!(job_limit(None, false, Some(&policy), noon), Limit::Unlimited, "foreground");
+        assert_eq!(job_limit(Some(5_000), true, Some(&policy), at(20, 0)), Limit::Blocked);
+        assert_eq!(job_limit(None, true, None, noon), Limit::Unlimited);
+        assert_eq!(policy.until_check(at(7, 59)), Duration::from_secs(60));
+        assert_eq!(
+            policy.until_check(at(16, 59) + Duration::from_secs(30)),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn the_reading_rate_is_the_tighter_of_limit_and_controller() {
+        assert_eq!(reading_rate(Limit::Unlimited, None), None);
+        assert_eq!(reading_rate(Limit::Unlimited, Some(7)), Some(7));
+        assert_eq!(reading_rate(Limit::BitsPerSec(5), Some(7)), Some(5));
+        assert_eq!(reading_rate(Limit::BitsPerSec(9), Some(7)), Some(7));
+        assert_eq!(reading_rate(Limit::Blocked, Some(7)), Some(0));
     }
 
     #[test]
