@@ -2,8 +2,6 @@
 //! background jobs must yield to. A `cross` host serves and sinks bulk data; a program on the
 //! engine's machine opens the scenario's flows at their times and closes them when they end.
 
-use std::time::Duration;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::net::Net;
@@ -110,9 +108,4 @@ async fn sink(stream: &mut crate::net::shaped::Shaped) -> std::io::Result<()> {
     let mut buf = vec![0u8; WRITE_CHUNK];
     while stream.read(&mut buf).await? > 0 {}
     Ok(())
-}
-
-/// How long flows of one entry last, for reports.
-pub fn span(flow: &CrossTraffic) -> (Duration, Duration) {
-    (flow.at.0, flow.at.0 + flow.duration.0)
 }

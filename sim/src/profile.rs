@@ -28,6 +28,15 @@ const PHASE_FAST: Duration = Duration::from_secs(5);
 const FAST_LINK_BPS: u64 = 20_000_000;
 /// The policy's limit in the last phase, as a share of the downlink.
 const LIMIT_SHARE: f64 = 0.25;
+/// The background file holds this many phases of the downlink: about one alone, a little
+/// beside the other traffic, the rest under the limit, so it ends in the last phase.
+const BACKGROUND_PHASES: (u64, u64) = (3, 2);
+/// The foreground file takes this share of a phase at full speed, so it ends inside its phase.
+const FOREGROUND_PHASES: (u64, u64) = (7, 10);
+/// The deadline: enough phases for the background file at the limit, plus slack for
+/// start-up and retries.
+const DEADLINE_PHASES: u64 = 12;
+const DEADLINE_SLACK_SECS: u64 = 120;
 /// Throughput percentiles are taken over windows of this length.
 const WINDOW: Duration = Duration::from_secs(1);
 
@@ -81,12 +90,12 @@ expect = {{ state = "ACKNOWLEDGED" }}
 at = "{phase}s"
 duration = "{phase}s"
 "#,
-        deadline = 12 * phase + 120,
+        deadline = DEADLINE_PHASES * phase + DEADLINE_SLACK_SECS,
         hh = start / 3600,
         mm = start / 60 % 60,
         ss = start % 60,
-        background = bytes_per_phase * 3 / 2,
-        foreground = bytes_per_phase * 7 / 10,
+        background = bytes_per_phase * BACKGROUND_PHASES.0 / BACKGROUND_PHASES.1,
+        foreground = bytes_per_phase * FOREGROUND_PHASES.0 / FOREGROUND_PHASES.1,
         fg_at = 2 * phase,
     )
 }

@@ -35,10 +35,6 @@ impl Class {
     pub fn is_background(self) -> bool {
         matches!(self, Self::Job { background: true, .. } | Self::Probe { .. })
     }
-
-    pub fn is_foreground(self) -> bool {
-        matches!(self, Self::Job { background: false, .. })
-    }
 }
 
 /// Every job's priority, name and states over time, from the trace.

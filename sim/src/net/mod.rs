@@ -166,12 +166,6 @@ impl Net {
         self.0.borrow().routes.iter().find_map(|route| route.joins(from, to).cloned())
     }
 
-    /// Every link direction, in route order, up before down.
-    pub fn links(&self) -> Vec<Rc<RefCell<Link>>> {
-        let state = self.0.borrow();
-        state.routes.iter().flat_map(|route| [route.up.clone(), route.down.clone()]).collect()
-    }
-
     /// Samples every queue for each bucket that ended by `now` (called by the step loop).
     pub fn sample(&self, now: Duration) {
         let mut state = self.0.borrow_mut();

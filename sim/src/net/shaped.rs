@@ -57,7 +57,6 @@ pub fn sim_now() -> Duration {
 
 /// A connection's stream, shaped in each direction that crosses a link.
 pub struct Shaped {
-    conn: ConnId,
     read: OwnedReadHalf,
     /// The window of the incoming direction, when it is shaped.
     inbound: Option<Rc<Window>>,
@@ -131,11 +130,7 @@ impl Shaped {
                 })
             }
         };
-        Self { conn, read, inbound, send, _shared: shared }
-    }
-
-    pub fn conn(&self) -> ConnId {
-        self.conn
+        Self { read, inbound, send, _shared: shared }
     }
 
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {

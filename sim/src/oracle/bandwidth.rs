@@ -22,6 +22,9 @@ use crate::traffic::{Class, Traffic};
 
 /// The shortest window the throttle bound is judged over.
 pub const THROTTLE_WINDOW: Duration = Duration::from_secs(1);
+/// The policy treats values under 2 kbit/s as 2 kbit/s (spec §5.2); written out again here
+/// rather than taken from the engine, which the oracle judges.
+const POLICY_FLOOR_BPS: u64 = 2_000;
 /// HTTP heads and a probe or two may cross the link beside the paced body bytes.
 const HEADER_SLACK_BYTES: u64 = 2048;
 /// The engine's token bucket may run this far ahead of its rate, and at least two segments
@@ -51,8 +54,7 @@ pub fn policy_limit_bps(scenario: &Scenario, throttle: &Throttle, at: Duration) 
     match if inside { throttle.in_window } else { throttle.outside } {
         Limit::Unlimited => None,
         Limit::Blocked => Some(0),
-        // The policy treats values under 2 kbit/s as 2 kbit/s (spec §5.2).
-        Limit::Rate(rate) => Some(rate.bits_per_sec.max(2_000)),
+        Limit::Rate(rate) => Some(rate.bits_per_sec.max(POLICY_FLOOR_BPS)),
     }
 }
 

@@ -40,6 +40,10 @@ pub struct LinkDecl {
     pub window: Option<Size>,
 }
 
+/// Segment sizes a scenario may choose: at least enough for an HTTP request line, at most
+/// what TCP's 16-bit window field can admit whole.
+const MSS_MIN: usize = 64;
+const MSS_MAX: usize = 65_535;
 /// Classic TCP's largest window without window scaling (RFC 7323): what Windows XP offered.
 pub const WINDOW_MIN: u64 = 64 << 10;
 /// Receive-window autotuning (Windows Vista on, Linux) grows a bulk flow's window well past
@@ -87,8 +91,8 @@ impl LinkDecl {
             .or_else(|| profile.as_ref().and_then(|p| p.jitter))
             .map_or(Duration::ZERO, |s| s.0);
         let mss = self.mss.unwrap_or(MSS_DEFAULT);
-        if !(64..=65_535).contains(&mss) {
-            return Err(format!("links.mss: {mss} is not between 64 and 65535 bytes"));
+        if !(MSS_MIN..=MSS_MAX).contains(&mss) {
+            return Err(format!("links.mss: {mss} is not between {MSS_MIN} and {MSS_MAX} bytes"));
         }
         let queue = |rate_bps| {
             self.queue
