@@ -304,3 +304,73 @@ fn a_held_job_is_not_restarted_while_its_api_call_runs() {
     queue.resume(id).unwrap();
     assert!(queue.poll_start(Duration::ZERO).is_some(), "Suspend ends the hold");
 }
+
+/// Creates and resumes a one-file job of `priority` in `queue`.
+fn add_job(queue: &mut Queue, name: &str, priority: Priority) -> JobId {
+    let id = queue.create_job(name, JobType::Download).unwrap();
+    queue.add_file(id, &format!("http://origin/{name}"), &format!("/d/{name}")).unwrap();
+    queue.set_priority(id, priority).unwrap();
+    queue.resume(id).unwrap();
+    id
+}
+
+#[test]
+fn a_higher_priority_preempts_and_the_preempted_job_keeps_its_place() {
+    let mut queue = Queue::new();
+    let low = add_job(&mut queue, "low", Priority::Low);
+    let other_low = add_job(&mut queue, "other", Priority::Low);
+    assert_eq!(queue.poll_start(Duration::ZERO).unwrap().job, low);
+    assert_eq!(queue.poll_preempt(SECOND), None, "nothing outranks it");
+    let high = add_job(&mut queue, "high", Priority::High);
+    assert_eq!(queue.poll_preempt(SECOND), Some((low, Trigger::Preempt)));
+    queue.handle_stopped(low);
+    queue.handle_yield(low, Trigger::Preempt);
+    assert_eq!(queue.job(low).unwrap().state, JobState::Queued);
+    assert_eq!(queue.poll_start(SECOND).unwrap().job, high);
+    queue.handle_connected(high);
+    queue.handle_file_transferred(high, 0);
+    assert_eq!(queue.poll_start(2 * SECOND).unwrap().job, low, "back before the other LOW job");
+    assert!(queue.job(other_low).unwrap().state == JobState::Queued);
+}
+
+#[test]
+fn an_equal_priority_takes_its_turn_when_the_slice_ends() {
+    let mut queue = Queue::new();
+    queue.set_time_slice(10 * SECOND);
+    let a = add_job(&mut queue, "a", Priority::Normal);
+    assert_eq!(queue.poll_start(Duration::ZERO).unwrap().job, a);
+    assert_eq!(queue.poll_timeout(), None, "no slice to end while nobody waits");
+    let b = add_job(&mut queue, "b", Priority::Normal);
+    assert_eq!(queue.poll_timeout(), Some(10 * SECOND));
+    assert_eq!(queue.poll_preempt(9 * SECOND), None);
+    assert_eq!(queue.poll_preempt(10 * SECOND), Some((a, Trigger::TimeSlice)));
+    queue.handle_stopped(a);
+    queue.handle_yield(a, Trigger::TimeSlice);
+    assert_eq!(queue.poll_start(10 * SECOND).unwrap().job, b);
+    assert_eq!(queue.poll_timeout(), Some(20 * SECOND), "b's slice, a waiting behind it");
+}
+
+#[test]
+fn a_blocking_policy_parks_background_jobs_without_a_timer_and_spares_foreground() {
+    let mut queue = Queue::new();
+    let background = add_job(&mut queue, "bg", Priority::Normal);
+    let waiting = add_job(&mut queue, "bg2", Priority::Normal);
+    let foreground = add_job(&mut queue, "fg", Priority::Foreground);
+    queue.poll_start(Duration::ZERO);
+    queue.poll_start(Duration::ZERO);
+    queue.set_background_blocked(true);
+    assert_eq!(queue.job(waiting).unwrap().state, JobState::TransientError);
+    let error = queue.job(waiting).unwrap().error.clone().unwrap();
+    assert_eq!(error.error.code, Hresult::BG_E_BLOCKED_BY_POLICY);
+    assert_eq!(queue.poll_preempt(SECOND), Some((background, Trigger::PolicyBlocked)));
+    queue.handle_stopped(background);
+    queue.handle_yield(background, Trigger::PolicyBlocked);
+    assert_eq!(queue.job(background).unwrap().state, JobState::TransientError);
+    assert_eq!(queue.poll_timeout(), None, "no retry timer while the policy blocks");
+    assert_eq!(queue.poll_start(SECOND), None, "no background job starts");
+    assert!(queue.job(foreground).unwrap().state.is_active(), "foreground is exempt");
+    queue.set_background_blocked(false);
+    for id in [background, waiting] {
+        assert_eq!(queue.job(id).unwrap().state, JobState::Queued);
+    }
+}
