@@ -14,7 +14,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::net::profile::{self, Profile};
-use crate::net::stats::BUCKET;
+use crate::net::stats::{BUCKET, LinkStats};
 use crate::oracle;
 use crate::plot::{Chart, Series};
 use crate::scenario::Scenario;
@@ -175,74 +175,77 @@ impl ProfileRun {
         };
         let _ = writeln!(text, "verdict   {verdict}");
         let _ = writeln!(text, "run       {:.1} s simulated", self.outcome.end.as_secs_f64());
-        let background = traffic.departed(Class::is_background);
-        let other = traffic.departed(|class| !class.is_background());
-        let queued_all = traffic.queued(|_| true);
-        let queued_bg = traffic.queued(Class::is_background);
-        let settle = self.phase / 3;
+        let series = PhaseSeries {
+            background: traffic.departed(Class::is_background),
+            other: traffic.departed(|class| !class.is_background()),
+            queued_all: traffic.queued(|_| true),
+            queued_background: traffic.queued(Class::is_background),
+        };
         for (label, from, to) in self.phases(&traffic) {
-            let judged_from = (from + settle).min(to);
-            let (a, b) = (bucket(judged_from), bucket(to).min(traffic.buckets));
-            if a >= b {
-                continue;
-            }
-            let capacity: f64 = (a..b).map(|k| traffic.capacity_bits(k)).sum();
-            let seconds = (b - a) as f64 * BUCKET.as_secs_f64();
-            let bg_bits = sum(&background[a..b]) * 8.0;
-            let other_bits = sum(&other[a..b]) * 8.0;
-            let _ = writeln!(
-                text,
-                "\n{label} ({:.0}-{:.0} s, judged after {:.0} s to settle)",
-                from.as_secs_f64(),
-                to.as_secs_f64(),
-                settle.as_secs_f64()
-            );
-            let _ = writeln!(
-                text,
-                "  achieved   background {} + other {} of {} configured: {:.1} % used, background {:.1} %",
-                rate(bg_bits / seconds),
-                rate(other_bits / seconds),
-                rate(capacity / seconds),
-                100.0 * (bg_bits + other_bits) / capacity,
-                100.0 * bg_bits / capacity
-            );
-            let per_window = windows(&background[a..b]);
-            let _ = writeln!(
-                text,
-                "  background per {:?}: p5 {}  p50 {}  p95 {}",
-                WINDOW,
-                rate(percentile(&per_window, 5.0)),
-                rate(percentile(&per_window, 50.0)),
-                rate(percentile(&per_window, 95.0))
-            );
-            let delay = |queued: &[u64]| {
-                let mut histogram =
-                    Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
-                for (k, bytes) in queued.iter().enumerate() {
-                    let bps = link.stats.rate_at(BUCKET * (a + k) as u32).max(1);
-                    let micros = (*bytes as f64 * 8.0 / bps as f64 * 1e6) as u64;
-                    histogram.record(micros.max(1)).expect("within bounds");
-                }
-                let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-                format!("p50 {:.0} ms  p95 {:.0} ms  p99 {:.0} ms", ms(0.5), ms(0.95), ms(0.99))
-            };
-            let _ =
-                writeln!(text, "  queueing delay, whole queue:      {}", delay(&queued_all[a..b]));
-            let _ =
-                writeln!(text, "  queueing delay, background bytes: {}", delay(&queued_bg[a..b]));
-            if let Some(throttle) = &self.scenario.engine.throttle
-                && let Some(limit) =
-                    oracle::bandwidth::policy_limit_bps(&self.scenario, throttle, judged_from)
-            {
-                let _ = writeln!(
-                    text,
-                    "  policy     limit {}: background achieved {:.1} % of it",
-                    rate(limit as f64),
-                    100.0 * bg_bits / seconds / limit as f64
-                );
-            }
+            self.render_phase(&mut text, &traffic, &series, (label, from, to));
         }
         text
+    }
+
+    /// One phase of the report, judged after a third of a phase to settle.
+    fn render_phase(
+        &self,
+        text: &mut String,
+        traffic: &Traffic<'_>,
+        series: &PhaseSeries,
+        (label, from, to): (&str, Duration, Duration),
+    ) {
+        let settle = self.phase / 3;
+        let judged_from = (from + settle).min(to);
+        let (a, b) = (bucket(judged_from), bucket(to).min(traffic.buckets));
+        if a >= b {
+            return;
+        }
+        let capacity: f64 = (a..b).map(|k| traffic.capacity_bits(k)).sum();
+        let seconds = (b - a) as f64 * BUCKET.as_secs_f64();
+        let bg_bits = sum(&series.background[a..b]) * 8.0;
+        let other_bits = sum(&series.other[a..b]) * 8.0;
+        let _ = writeln!(
+            text,
+            "\n{label} ({:.0}-{:.0} s, judged after {:.0} s to settle)",
+            from.as_secs_f64(),
+            to.as_secs_f64(),
+            settle.as_secs_f64()
+        );
+        let _ = writeln!(
+            text,
+            "  achieved   background {} + other {} of {} configured: {:.1} % used, background {:.1} %",
+            rate(bg_bits / seconds),
+            rate(other_bits / seconds),
+            rate(capacity / seconds),
+            100.0 * (bg_bits + other_bits) / capacity,
+            100.0 * bg_bits / capacity
+        );
+        let per_window = windows(&series.background[a..b]);
+        let _ = writeln!(
+            text,
+            "  background per {:?}: p5 {}  p50 {}  p95 {}",
+            WINDOW,
+            rate(percentile(&per_window, 5.0)),
+            rate(percentile(&per_window, 50.0)),
+            rate(percentile(&per_window, 95.0))
+        );
+        let stats = &traffic.link.stats;
+        let all = delay_percentiles(&series.queued_all[a..b], a, stats);
+        let _ = writeln!(text, "  queueing delay, whole queue:      {all}");
+        let background = delay_percentiles(&series.queued_background[a..b], a, stats);
+        let _ = writeln!(text, "  queueing delay, background bytes: {background}");
+        if let Some(throttle) = &self.scenario.engine.throttle
+            && let Some(limit) =
+                oracle::bandwidth::policy_limit_bps(&self.scenario, throttle, judged_from)
+        {
+            let _ = writeln!(
+                text,
+                "  policy     limit {}: background achieved {:.1} % of it",
+                rate(limit as f64),
+                100.0 * bg_bits / seconds / limit as f64
+            );
+        }
     }
 
     /// The SVG chart: throughput per second of each job and of the cross traffic, with the
@@ -297,6 +300,33 @@ impl ProfileRun {
         }
         .svg()
     }
+}
+
+/// Per-bucket series of the bottleneck for the report.
+struct PhaseSeries {
+    background: Vec<u64>,
+    other: Vec<u64>,
+    queued_all: Vec<u64>,
+    queued_background: Vec<u64>,
+}
+
+/// Delays are recorded in microseconds up to an hour, to three significant figures.
+const DELAY_MAX_US: u64 = 3_600_000_000;
+const DELAY_SIGNIFICANT_FIGURES: u8 = 3;
+
+/// Percentiles of the queueing delay the bytes waiting in each bucket stand for, from the
+/// bucket `first` on.
+fn delay_percentiles(queued: &[u64], first: usize, stats: &LinkStats) -> String {
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, DELAY_MAX_US, DELAY_SIGNIFICANT_FIGURES)
+            .expect("valid bounds");
+    for (k, bytes) in queued.iter().enumerate() {
+        let bps = stats.rate_at(BUCKET * (first + k) as u32).max(1);
+        let micros = (*bytes as f64 * 8.0 / bps as f64 * 1e6) as u64;
+        histogram.saturating_record(micros.max(1));
+    }
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    format!("p50 {:.0} ms  p95 {:.0} ms  p99 {:.0} ms", ms(0.5), ms(0.95), ms(0.99))
 }
 
 fn bucket(at: Duration) -> usize {
