@@ -301,3 +301,53 @@ pub(super) fn background_yield(
         fail(None, format!("background's median queueing delay {median:?} exceeds {}", max));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 10 s at exactly the limit (1000 bytes per 10 ms bucket = 800 kbit/s).
+    fn at_limit() -> (Vec<u64>, Vec<Option<u64>>) {
+        (vec![1000; 1000], vec![Some(800_000); 1000])
+    }
+
+    #[test]
+    fn the_bound_holds_at_the_limit_plus_the_burst_and_fires_one_byte_beyond() {
+        let window = 65_536;
+        let burst = burst_bytes(window, 800_000);
+        let (mut bytes, limits) = at_limit();
+        let mut out = Vec::new();
+        check_bound(&bytes, &limits, window, "test", &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        bytes[500] += burst;
+        check_bound(&bytes, &limits, window, "test", &mut out);
+        assert!(out.is_empty(), "exactly the burst is allowed: {out:?}");
+        bytes[700] += 1;
+        check_bound(&bytes, &limits, window, "test", &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].oracle, Oracle::ThrottleBound);
+    }
+
+    #[test]
+    fn a_slow_excess_over_a_long_window_fires_too() {
+        // 3 % over the limit for 10 s: 3000 bytes a second stay within the burst (about
+        // 17 KB here), the 30 000 of the whole run do not.
+        let window = 4096;
+        let (_, limits) = at_limit();
+        let bytes = vec![1030; 1000];
+        let mut out = Vec::new();
+        check_bound(&bytes, &limits, window, "test", &mut out);
+        assert_eq!(out.len(), 1, "windows longer than a second are judged as well");
+    }
+
+    #[test]
+    fn unlimited_stretches_are_not_judged() {
+        let (_, mut limits) = at_limit();
+        limits[..500].fill(None);
+        let mut bytes = vec![1000; 1000];
+        bytes[100] = 10_000_000;
+        let mut out = Vec::new();
+        check_bound(&bytes, &limits, 65_536, "test", &mut out);
+        assert!(out.is_empty(), "{out:?}");
+    }
+}
