@@ -20,8 +20,6 @@ pub struct LinkStats {
     /// Queue samples taken every [`BUCKET`] where the queue was not empty:
     /// `(bucket index, bytes waiting per connection)`.
     pub queue_samples: Vec<(u32, Vec<(ConnId, u64)>)>,
-    /// Buckets sampled in all (empty queues included).
-    pub buckets_sampled: u32,
 }
 
 impl LinkStats {
@@ -43,7 +41,6 @@ impl LinkStats {
     }
 
     pub fn sampled(&mut self, bucket: u32, backlog: Vec<(ConnId, u64)>) {
-        self.buckets_sampled = self.buckets_sampled.max(bucket + 1);
         if !backlog.is_empty() {
             self.queue_samples.push((bucket, backlog));
         }
