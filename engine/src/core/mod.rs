@@ -4,6 +4,7 @@
 //! nothing here reads a clock. The async side (`crate::engine`, `crate::transfer`) asks these
 //! modules what to do and carries it out.
 //!
+//! - [`auth`]: credentials: challenge parsing and the answers of each scheme.
 //! - [`state`]: BITS job states, priorities and the legal transitions.
 //! - [`job`]: one job, its files and progress; BITS defaults and limits.
 //! - [`queue`]: the job queue, scheduler and timers, driven by `handle_*` / `poll_*`.
@@ -17,6 +18,7 @@
 //! - [`event`]: the event stream.
 //! - [`defect`]: deliberate bugs for testing the simulator's oracles (feature `defects`).
 
+pub mod auth;
 pub mod defect;
 pub mod error;
 pub mod event;
