@@ -41,6 +41,14 @@ impl Hresult {
     pub const BG_E_STRING_TOO_LONG: Self = Self(0x8020_0021);
     pub const BG_E_INVALID_RANGE: Self = Self(0x8020_002B);
     pub const BG_E_CONNECTION_CLOSED: Self = Self(0x8020_002E);
+    pub const BG_E_PROXY_LIST_TOO_LARGE: Self = Self(0x8020_0018);
+    pub const BG_E_PROXY_BYPASS_LIST_TOO_LARGE: Self = Self(0x8020_0019);
+    pub const BG_E_USERNAME_TOO_LARGE: Self = Self(0x8020_0025);
+    pub const BG_E_PASSWORD_TOO_LARGE: Self = Self(0x8020_0026);
+    pub const BG_E_INVALID_AUTH_TARGET: Self = Self(0x8020_0027);
+    pub const BG_E_INVALID_AUTH_SCHEME: Self = Self(0x8020_0028);
+    /// The proxy settings cannot be used; found when a transfer starts (spec §6.3).
+    pub const BG_E_INVALID_PROXY_INFO: Self = Self(0x8020_003F);
 
     /// ERROR_PATH_NOT_FOUND: the destination directory does not exist.
     pub const PATH_NOT_FOUND: Self = from_win32(3);
@@ -170,6 +178,13 @@ const NAMES: &[(Hresult, &str)] = &[
     (Hresult::BG_E_STRING_TOO_LONG, "BG_E_STRING_TOO_LONG"),
     (Hresult::BG_E_INVALID_RANGE, "BG_E_INVALID_RANGE"),
     (Hresult::BG_E_CONNECTION_CLOSED, "BG_E_CONNECTION_CLOSED"),
+    (Hresult::BG_E_PROXY_LIST_TOO_LARGE, "BG_E_PROXY_LIST_TOO_LARGE"),
+    (Hresult::BG_E_PROXY_BYPASS_LIST_TOO_LARGE, "BG_E_PROXY_BYPASS_LIST_TOO_LARGE"),
+    (Hresult::BG_E_USERNAME_TOO_LARGE, "BG_E_USERNAME_TOO_LARGE"),
+    (Hresult::BG_E_PASSWORD_TOO_LARGE, "BG_E_PASSWORD_TOO_LARGE"),
+    (Hresult::BG_E_INVALID_AUTH_TARGET, "BG_E_INVALID_AUTH_TARGET"),
+    (Hresult::BG_E_INVALID_AUTH_SCHEME, "BG_E_INVALID_AUTH_SCHEME"),
+    (Hresult::BG_E_INVALID_PROXY_INFO, "BG_E_INVALID_PROXY_INFO"),
     (Hresult::PATH_NOT_FOUND, "ERROR_PATH_NOT_FOUND"),
     (Hresult::ACCESS_DENIED, "ERROR_ACCESS_DENIED"),
     (Hresult::DISK_FULL, "ERROR_DISK_FULL"),

@@ -1,5 +1,8 @@
 //! Authentication: who may be sent which credentials, and the wire formats of the answers.
 //!
+//! - [`credentials`]: `SetCredentials`: one credential per target and scheme, checked when set.
+//! - [`policy`]: when the logged-on user's credentials may answer (BITS 2.0's rule), and
+//!   which offered scheme answers.
 //! - [`challenge`]: `WWW-Authenticate` / `Proxy-Authenticate` parsing (RFC 9110 §11).
 //! - [`basic`], [`digest`], [`ntlm`]: building the answer of each scheme (RFC 7617, RFC 7616,
 //!   MS-NLMP NTLMv2; Negotiate carries raw NTLM tokens, as Windows does without a KDC).
@@ -8,8 +11,10 @@
 
 pub mod basic;
 pub mod challenge;
+pub mod credentials;
 pub mod digest;
 pub mod ntlm;
+pub mod policy;
 
 use std::fmt;
 
