@@ -9,6 +9,7 @@
 //! - [`job`]: one job, its files and progress; BITS defaults and limits.
 //! - [`queue`]: the job queue, scheduler and timers, driven by `handle_*` / `poll_*`.
 //! - [`http`]: URL, HEAD and GET rules; which `Range` to send; whether a response is usable.
+//! - [`proxy`]: proxy usage, proxy and bypass lists: which proxy a request goes through.
 //! - [`resume`]: exact-offset resume, recovery of temporary files, checkpoint cadence.
 //! - [`retry`]: transient versus fatal failures, retry and no-progress timers.
 //! - [`throttle`]: the group policy's background limit, job caps, the pacing token bucket.
@@ -26,6 +27,7 @@ pub mod hresult;
 pub mod http;
 pub mod job;
 pub mod journal;
+pub mod proxy;
 pub mod ledbat;
 pub mod queue;
 pub mod resume;
