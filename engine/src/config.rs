@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use crate::core::auth::credentials::Logon;
+use crate::core::auth::policy::LogonPolicy;
 use crate::core::defect::Defects;
+use crate::core::proxy::ProxyEnvironment;
 use crate::core::queue::TIME_SLICE_DEFAULT;
 use crate::core::resume::CheckpointPolicy;
 use crate::core::throttle::BandwidthPolicy;
@@ -20,6 +25,9 @@ pub const SEND_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 /// clients treat us alike, plus our name so logs can tell us apart.
 pub const USER_AGENT: &str = "Microsoft BITS/6.6 bitsim/0.1";
 
+/// The NTLM workstation name when none is configured.
+pub const WORKSTATION_DEFAULT: &str = "BITSIM";
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Where the journal lives. Created (durably) at start-up if missing.
@@ -35,6 +43,19 @@ pub struct EngineConfig {
     /// Background jobs use only idle bandwidth (`core::ledbat`). Off, they transfer at full
     /// speed like BITS 1.x on a link it cannot see.
     pub background_controller: bool,
+    /// The registry settings that decide on logon credentials (`UseLMCompat`,
+    /// `LmCompatibilityLevel`) and which BITS release's rule applies.
+    pub logon_policy: LogonPolicy,
+    /// Each user's logon credentials, by user name: what NTLM and Negotiate send as implicit
+    /// credentials for that user's jobs. A user without an entry has none.
+    pub logons: BTreeMap<String, Logon>,
+    /// What PRECONFIG (the owner's Internet Explorer settings) and AUTODETECT (WPAD) find.
+    pub proxy_environment: ProxyEnvironment,
+    /// The machine's name in NTLM messages.
+    pub workstation: String,
+    /// Lets Basic authentication send passwords over plain HTTP, readable by anyone on the
+    /// path. Off by default; every connection of this engine is plain HTTP.
+    pub danger_allow_basic_auth_over_http: bool,
     /// Deliberate bugs; always empty unless the crate is built with `defects`.
     pub defects: Defects,
 }
@@ -50,6 +71,11 @@ impl EngineConfig {
             time_slice: TIME_SLICE_DEFAULT,
             bandwidth_policy: None,
             background_controller: true,
+            logon_policy: LogonPolicy::default(),
+            logons: BTreeMap::new(),
+            proxy_environment: ProxyEnvironment::default(),
+            workstation: WORKSTATION_DEFAULT.to_owned(),
+            danger_allow_basic_auth_over_http: false,
             defects: Defects::default(),
         }
     }

@@ -16,12 +16,15 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::EngineConfig;
+use crate::core::auth::credentials::Credential;
+use crate::core::auth::{AuthScheme, AuthTarget};
 use crate::core::defect::Defect;
 use crate::core::error::{ApiError, ErrorContext, JobError, TransferError};
 use crate::core::event::{Event, EventSink};
 use crate::core::hresult::Hresult;
 use crate::core::http::RemoteInfo;
-use crate::core::job::{JobId, JobProgress};
+use crate::core::job::{JobId, JobProgress, OWNER_DEFAULT};
+use crate::core::proxy::ProxySettings;
 use crate::core::queue::{Queue, StartTransfer};
 use crate::core::resume::{Recovery, RestartReason, recover_part_file};
 use crate::core::state::{JobState, JobType, Priority};
@@ -232,11 +235,53 @@ impl<E: Env> Engine<E> {
 
     // ----- API -------------------------------------------------------------------------------
 
-    /// `CreateJob`: a new download job, SUSPENDED until [`Engine::resume`].
+    /// `CreateJob`: a new download job of the default owner, SUSPENDED until
+    /// [`Engine::resume`].
     pub async fn create_job(&self, name: &str) -> Result<JobId, ApiError> {
-        let id = self.inner.queue.borrow_mut().create_job(name, JobType::Download)?;
+        self.create_job_for(OWNER_DEFAULT, name).await
+    }
+
+    /// `CreateJob` called by `owner`: the job answers NTLM and Negotiate challenges with that
+    /// user's logon credentials when the policy allows, and shares connections only with
+    /// that user's jobs.
+    pub async fn create_job_for(&self, owner: &str, name: &str) -> Result<JobId, ApiError> {
+        let id = self.inner.queue.borrow_mut().create_job(owner, name, JobType::Download)?;
         self.inner.commit_api().await?;
         Ok(id)
+    }
+
+    /// `SetCredentials`: `Credential::implicit()` (NULL user name and password) means the
+    /// owner's logon credentials.
+    pub async fn set_credentials(
+        &self,
+        job: JobId,
+        target: AuthTarget,
+        scheme: AuthScheme,
+        credential: Credential,
+    ) -> Result<(), ApiError> {
+        self.inner.queue.borrow_mut().set_credentials(job, target, scheme, credential)?;
+        self.inner.commit_api().await
+    }
+
+    /// `RemoveCredentials`.
+    pub async fn remove_credentials(
+        &self,
+        job: JobId,
+        target: AuthTarget,
+        scheme: AuthScheme,
+    ) -> Result<(), ApiError> {
+        self.inner.queue.borrow_mut().remove_credentials(job, target, scheme)?;
+        self.inner.commit_api().await
+    }
+
+    /// `SetProxySettings`.
+    pub async fn set_proxy_settings(
+        &self,
+        job: JobId,
+        settings: ProxySettings,
+    ) -> Result<(), ApiError> {
+        self.inner.queue.borrow_mut().set_proxy_settings(job, settings)?;
+        self.inner.commit_api().await
     }
 
     /// `AddFile`.

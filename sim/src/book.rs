@@ -39,7 +39,7 @@ impl JobBook {
 
     pub fn update(&mut self, entry: &TraceEntry) {
         match &entry.event {
-            TraceEvent::Engine(Event::JobCreated { job, name }) => {
+            TraceEvent::Engine(Event::JobCreated { job, name, .. }) => {
                 self.ids.insert(name.clone(), *job);
                 let record = JobRecord {
                     name: name.clone(),

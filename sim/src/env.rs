@@ -16,19 +16,34 @@ use std::time::Duration;
 use bitsim_engine::core::job::JobFile;
 use bitsim_engine::env::missing_is_none;
 use bitsim_engine::{Env, FileIo, JobId, OpenMode};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use turmoil::fs::shim::std::fs as simfs;
 
 use crate::net::Net;
 use crate::net::shaped::Shaped;
 
 /// The engine's environment inside a simulated host.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TurmoilEnv {
     ledger: Option<Rc<RefCell<DiskLedger>>>,
     /// The links every connection is shaped by.
     net: Net,
     /// Writes under this directory (the engine's journal) are bookkeeping, not transfer data.
     unaccounted_dir: String,
+    /// The engine's randomness (authentication nonces), from the run's seed and the boot.
+    rng: Rc<RefCell<ChaCha8Rng>>,
+}
+
+impl Default for TurmoilEnv {
+    fn default() -> Self {
+        Self {
+            ledger: None,
+            net: Net::default(),
+            unaccounted_dir: String::new(),
+            rng: Rc::new(RefCell::new(ChaCha8Rng::seed_from_u64(0))),
+        }
+    }
 }
 
 impl TurmoilEnv {
@@ -39,7 +54,15 @@ impl TurmoilEnv {
             ledger: Some(ledger),
             net,
             unaccounted_dir: format!("{}/", state_dir.trim_end_matches('/')),
+            rng: Rc::new(RefCell::new(ChaCha8Rng::seed_from_u64(0))),
         }
+    }
+
+    /// Draws the engine's randomness from `seed` (mix the run's seed with the boot count, so
+    /// that every boot draws fresh nonces, as a real machine would).
+    pub fn with_rng_seed(mut self, seed: u64) -> Self {
+        self.rng = Rc::new(RefCell::new(ChaCha8Rng::seed_from_u64(seed)));
+        self
     }
 }
 
@@ -170,6 +193,10 @@ impl Env for TurmoilEnv {
 
     async fn sync_dir(&self, path: &str) -> io::Result<()> {
         simfs::sync_dir(path)
+    }
+
+    fn random_bytes(&self, buf: &mut [u8]) {
+        self.rng.borrow_mut().fill_bytes(buf);
     }
 
     fn unix_time(&self) -> Duration {

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
 
+use bitsim_engine::core::job::OWNER_DEFAULT;
 use bitsim_engine::core::journal::fnv64;
 use bitsim_engine::{Event, JobId};
 
@@ -243,7 +244,10 @@ fn compact_engine(event: &Event) -> Option<String> {
             let len = file_len.map_or_else(|| "missing".to_owned(), |len| len.to_string());
             format!("{job} file{file} recovery: journal offset {journal_offset}, file length {len}")
         }
-        Event::JobCreated { job, name } => format!("{job} created `{name}`"),
+        Event::JobCreated { job, name, owner } if owner == OWNER_DEFAULT => {
+            format!("{job} created `{name}`")
+        }
+        Event::JobCreated { job, name, owner } => format!("{job} created `{name}` for {owner}"),
         Event::FileAdded { job, file, remote_name, local_name } => {
             format!("{job} file{file} added {remote_name} -> {local_name}")
         }

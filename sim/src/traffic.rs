@@ -57,7 +57,7 @@ impl JobTimeline {
 
     fn read(&mut self, scenario: &Scenario, entry: &TraceEntry) {
         match &entry.event {
-            TraceEvent::Engine(Event::JobCreated { job, name }) => {
+            TraceEvent::Engine(Event::JobCreated { job, name, .. }) => {
                 let priority = scenario
                     .jobs
                     .iter()

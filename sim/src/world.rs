@@ -104,11 +104,15 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
     let (engine_recorder, boots, disk) = (recorder.clone(), Rc::new(Cell::new(0)), ledger.clone());
     let cross_flows: Vec<_> = scenario.cross_traffic.iter().map(|c| c.get_ref().clone()).collect();
     let engine_net = net.clone();
+    let seed = config.seed;
     sim.host(ENGINE_HOST, move || {
         let (jobs, recorder, config, boots) =
             (jobs.clone(), engine_recorder.clone(), engine_config.clone(), boots.clone());
         let disk = disk.clone();
-        let env = TurmoilEnv::with_ledger(disk.clone(), STATE_DIR, engine_net.clone());
+        // Each boot draws fresh nonces from the seed, as a rebooted machine would.
+        let rng_seed = seed ^ ENGINE_RNG_SALT ^ u64::from(boots.get()).rotate_left(32);
+        let env = TurmoilEnv::with_ledger(disk.clone(), STATE_DIR, engine_net.clone())
+            .with_rng_seed(rng_seed);
         let cross = (!cross_flows.is_empty())
             .then(|| cross::run_flows(engine_net.clone(), cross_flows.clone(), recorder.clone()));
         async move {
@@ -163,6 +167,9 @@ fn build_net(scenario: &Scenario, seed: u64) -> Net {
         .collect();
     Net::new(routes)
 }
+
+/// Salt for the engine's own randomness (authentication nonces).
+const ENGINE_RNG_SALT: u64 = 0x11ae_0000_0000_0005;
 
 /// Salt for the links' jitter generators.
 const LINK_SALT: u64 = 0x11ae_0000_0000_0003;

@@ -32,6 +32,8 @@ pub enum Event {
     JobCreated {
         job: JobId,
         name: String,
+        /// The user who owns the job.
+        owner: String,
     },
     FileAdded {
         job: JobId,

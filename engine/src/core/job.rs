@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::auth::credentials::CredentialStore;
 use super::error::JobError;
+use super::proxy::ProxySettings;
 use super::resume::DurableFile;
 use super::state::{JobState, JobType, Priority};
 
@@ -32,6 +34,19 @@ pub const RETRY_DELAY_DEFAULT: Duration = Duration::from_secs(600);
 pub const RETRY_DELAY_MIN: Duration = Duration::from_secs(5);
 /// NoProgressTimeout default (spec §2.4): fourteen days.
 pub const NO_PROGRESS_TIMEOUT_DEFAULT: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// The owner a job has when the program names none.
+pub const OWNER_DEFAULT: &str = "user";
+
+/// Who a job belongs to and how it reaches its servers: the owner (whose logon credentials
+/// answer NTLM and Negotiate when the policy allows, and whose authenticated connections
+/// the job may share), the credentials set with `SetCredentials`, and `SetProxySettings`.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct JobAccess {
+    pub owner: String,
+    pub credentials: CredentialStore,
+    pub proxy: ProxySettings,
+}
 
 /// One file of a job.
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
@@ -98,6 +113,7 @@ pub struct Job {
     pub rate_limit_bps: Option<u64>,
     /// When the job's current turn in the background slot began (monotonic engine time).
     pub slice_started: Option<Duration>,
+    pub access: JobAccess,
 }
 
 impl Job {

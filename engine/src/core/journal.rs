@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::JobError;
 use super::job::{JobFile, JobId};
+use super::proxy::ProxySettings;
 use super::state::{JobState, JobType, Priority};
 
 /// The format version written in the header; bumped on any incompatible change.
@@ -56,6 +57,19 @@ pub struct JournalJob {
     pub queue_seq: u64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rate_limit_bps: Option<u64>,
+    /// Journals written before owners existed hold the default owner's jobs.
+    #[serde(default = "owner_default")]
+    pub owner: String,
+    #[serde(skip_serializing_if = "is_default", default)]
+    pub proxy: ProxySettings,
+}
+
+fn owner_default() -> String {
+    super::job::OWNER_DEFAULT.to_owned()
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// Why a journal could not be read back.
@@ -152,6 +166,8 @@ mod tests {
                 no_progress_deadline_unix_ms: Some(5),
                 queue_seq: 6,
                 rate_limit_bps: None,
+                owner: "alice".into(),
+                proxy: ProxySettings::default(),
             }],
         }
     }

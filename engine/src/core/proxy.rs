@@ -144,10 +144,8 @@ pub fn route(
     if bypass.iter().any(|entry| entry.matches(host)) {
         return Ok(Route::Direct);
     }
-    Ok(pick_for_http(&proxies).map_or(Route::Direct, |entry| Route::Proxy {
-        host: entry.host.clone(),
-        port: entry.port,
-    }))
+    Ok(pick_for_http(&proxies)
+        .map_or(Route::Direct, |entry| Route::Proxy { host: entry.host.clone(), port: entry.port }))
 }
 
 /// One entry of a proxy list: `[protocol=][protocol://]server[:port]`.

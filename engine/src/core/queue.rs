@@ -13,14 +13,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::auth::credentials::Credential;
+use super::auth::{AuthScheme, AuthTarget};
 use super::error::{ApiError, JobError, TransferError};
 use super::event::Event;
 use super::hresult::Hresult;
 use super::http::{RemoteInfo, RemoteUrl};
 use super::job::{
-    DISPLAY_NAME_LEN_MAX, Job, JobFile, JobId, NO_PROGRESS_TIMEOUT_DEFAULT, RETRY_DELAY_DEFAULT,
-    RETRY_DELAY_MIN,
+    DISPLAY_NAME_LEN_MAX, Job, JobAccess, JobFile, JobId, NO_PROGRESS_TIMEOUT_DEFAULT,
+    RETRY_DELAY_DEFAULT, RETRY_DELAY_MIN,
 };
+use super::proxy::ProxySettings;
 use super::resume::{DurableFile, RestartReason};
 use super::retry::{Verdict, decide_failure};
 use super::state::{JobState, JobType, Priority, Trigger, is_legal_transition};
@@ -33,6 +36,7 @@ pub struct StartTransfer {
     pub remote_name: String,
     pub temp_name: String,
     pub durable: DurableFile,
+    pub access: JobAccess,
 }
 
 /// The file work of a Complete call: rename these, then delete those.
@@ -107,7 +111,12 @@ impl Queue {
     // ----- API commands ----------------------------------------------------------------------
 
     /// `CreateJob`: a new job starts SUSPENDED with the BITS defaults.
-    pub fn create_job(&mut self, name: &str, job_type: JobType) -> Result<JobId, ApiError> {
+    pub fn create_job(
+        &mut self,
+        owner: &str,
+        name: &str,
+        job_type: JobType,
+    ) -> Result<JobId, ApiError> {
         if name.chars().count() > DISPLAY_NAME_LEN_MAX {
             return Err(ApiError::invalid_arg(format!(
                 "display name has more than {DISPLAY_NAME_LEN_MAX} characters"
@@ -132,9 +141,10 @@ impl Queue {
             held: false,
             rate_limit_bps: None,
             slice_started: None,
+            access: JobAccess { owner: owner.to_owned(), ..JobAccess::default() },
         };
         self.jobs.insert(id, job);
-        self.record(Event::JobCreated { job: id, name: name.to_owned() });
+        self.record(Event::JobCreated { job: id, name: name.to_owned(), owner: owner.to_owned() });
         Ok(id)
     }
 
@@ -274,6 +284,37 @@ impl Queue {
             return Err(ApiError::invalid_arg("a job's rate limit must be positive"));
         }
         self.job_mut_not_final(id)?.rate_limit_bps = rate_bps;
+        self.dirty = true;
+        Ok(())
+    }
+
+    pub fn set_credentials(
+        &mut self,
+        id: JobId,
+        target: AuthTarget,
+        scheme: AuthScheme,
+        credential: Credential,
+    ) -> Result<(), ApiError> {
+        self.job_mut_not_final(id)?.access.credentials.set(target, scheme, credential)
+    }
+
+    pub fn remove_credentials(
+        &mut self,
+        id: JobId,
+        target: AuthTarget,
+        scheme: AuthScheme,
+    ) -> Result<(), ApiError> {
+        self.job_mut_not_final(id)?.access.credentials.remove(target, scheme);
+        Ok(())
+    }
+
+    pub fn set_proxy_settings(
+        &mut self,
+        id: JobId,
+        settings: ProxySettings,
+    ) -> Result<(), ApiError> {
+        settings.check()?;
+        self.job_mut_not_final(id)?.access.proxy = settings;
         self.dirty = true;
         Ok(())
     }

@@ -73,6 +73,9 @@ pub trait Env: 'static {
     fn create_dir_all(&self, path: &str) -> impl Future<Output = io::Result<()>>;
     /// Makes the directory's entries (created, renamed, removed files) durable.
     fn sync_dir(&self, path: &str) -> impl Future<Output = io::Result<()>>;
+    /// Fills `buf` with unpredictable bytes (authentication nonces). The simulator draws them
+    /// from the run's seed.
+    fn random_bytes(&self, buf: &mut [u8]);
     /// Wall-clock time since the Unix epoch. Only the journal uses it, to carry timers across
     /// a restart; everything else runs on monotonic time.
     fn unix_time(&self) -> Duration;

@@ -64,6 +64,19 @@ impl Credential {
     }
 }
 
+/// A user's logon credentials, as the machine holds them: what "implicit credentials" send.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Logon {
+    pub domain: String,
+    pub user: String,
+    pub password: Secret,
+}
+
+/// Splits `DOMAIN\user` into its parts; a name without a backslash has no domain.
+pub fn split_domain(name: &str) -> (&str, &str) {
+    name.split_once('\\').unwrap_or(("", name))
+}
+
 /// The credentials of one job.
 #[derive(Clone, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
 pub struct CredentialStore {
@@ -202,7 +215,11 @@ mod tests {
         let at_limit = "u".repeat(USER_NAME_LEN_MAX);
         let long_password = "p".repeat(PASSWORD_LEN_MAX + 1);
         let error = store
-            .set(AuthTarget::Server, AuthScheme::Ntlm, Credential::explicit(at_limit, long_password))
+            .set(
+                AuthTarget::Server,
+                AuthScheme::Ntlm,
+                Credential::explicit(at_limit, long_password),
+            )
             .unwrap_err();
         assert_eq!(error.code, Hresult::BG_E_PASSWORD_TOO_LARGE);
         let empty_password = Credential::explicit("alice", "");

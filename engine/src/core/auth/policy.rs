@@ -114,7 +114,10 @@ pub const SCHEME_PREFERENCE: [AuthScheme; 5] = [
 /// Where the answer's credentials come from.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum Source<'a> {
-    Explicit { user: &'a str, password: &'a Secret },
+    Explicit {
+        user: &'a str,
+        password: &'a Secret,
+    },
     /// The job owner's logon credentials.
     Logon,
 }

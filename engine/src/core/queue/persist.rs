@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use super::{PartFile, Queue, TIME_SLICE_DEFAULT};
+use crate::core::auth::credentials::CredentialStore;
 use crate::core::event::Event;
-use crate::core::job::Job;
+use crate::core::job::{Job, JobAccess};
 use crate::core::journal::{Journal, JournalJob};
 
 impl Queue {
@@ -32,6 +33,8 @@ impl Queue {
                     no_progress_deadline_unix_ms: to_unix(job.no_progress_deadline),
                     queue_seq: job.queue_seq,
                     rate_limit_bps: job.rate_limit_bps,
+                    owner: job.access.owner.clone(),
+                    proxy: job.access.proxy.clone(),
                 })
                 .collect(),
         }
@@ -73,6 +76,11 @@ impl Queue {
                 held: false,
                 rate_limit_bps: stored.rate_limit_bps,
                 slice_started: None,
+                access: JobAccess {
+                    owner: stored.owner,
+                    credentials: CredentialStore::default(),
+                    proxy: stored.proxy,
+                },
             };
             queue.events.push(Event::Restored { job: job.id, state: job.state });
             queue.next_job_id = queue.next_job_id.max(job.id.0 + 1);

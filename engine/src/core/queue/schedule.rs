@@ -47,6 +47,7 @@ impl Queue {
             remote_name: file.remote_name.clone(),
             temp_name: file.temp_name.clone(),
             durable: file.durable.clone(),
+            access: job.access.clone(),
         })
     }
 

@@ -13,7 +13,7 @@ fn remote(size: u64) -> RemoteInfo {
 
 fn queue_with_job(files: usize, priority: Priority) -> (Queue, JobId) {
     let mut queue = Queue::new();
-    let id = queue.create_job("job", JobType::Download).unwrap();
+    let id = queue.create_job("user", "job", JobType::Download).unwrap();
     for index in 0..files {
         queue.add_file(id, &format!("http://origin/f{index}"), &format!("/d/f{index}")).unwrap();
     }
@@ -175,7 +175,7 @@ fn foreground_jobs_run_together_and_background_jobs_one_at_a_time() {
         ("fg2", Priority::Foreground),
         ("high", Priority::High),
     ] {
-        let id = queue.create_job(name, JobType::Download).unwrap();
+        let id = queue.create_job("user", name, JobType::Download).unwrap();
         queue.add_file(id, "http://o/x", &format!("/d/{name}")).unwrap();
         queue.set_priority(id, priority).unwrap();
         queue.resume(id).unwrap();
@@ -250,7 +250,7 @@ fn the_journal_round_trip_keeps_jobs_and_parks_active_ones_in_queued() {
         restored.take_events()[..],
         [Event::Restored { state: JobState::Queued, .. }]
     ));
-    let next = restored.create_job("next", JobType::Download).unwrap();
+    let next = restored.create_job("user", "next", JobType::Download).unwrap();
     assert_eq!(next, JobId(id.0 + 1), "ids are never reused");
 }
 
@@ -307,7 +307,7 @@ fn a_held_job_is_not_restarted_while_its_api_call_runs() {
 
 /// Creates and resumes a one-file job of `priority` in `queue`.
 fn add_job(queue: &mut Queue, name: &str, priority: Priority) -> JobId {
-    let id = queue.create_job(name, JobType::Download).unwrap();
+    let id = queue.create_job("user", name, JobType::Download).unwrap();
     queue.add_file(id, &format!("http://origin/{name}"), &format!("/d/{name}")).unwrap();
     queue.set_priority(id, priority).unwrap();
     queue.resume(id).unwrap();
