@@ -12,6 +12,7 @@
 //! - [`cross`]: the user's own bulk traffic over the same links.
 //! - [`origin`]: HTTP servers with deterministic content and field-seen misbehaviours.
 //! - [`app`]: the client program beside the engine (creates, completes, reads back).
+//! - [`auth`]: the servers' side of HTTP authentication: challenges, verification, what credentials arrived.
 //! - [`env`]: `TurmoilEnv`, the engine's `Env` on simulated sockets and disk.
 //! - [`content`]: the content of every served file, from the seed.
 //! - [`trace`]: the event record (JSON Lines, compact text, hash).
@@ -28,6 +29,7 @@
 //! threads inside a simulation, every `select!` biased; `clippy.toml` enforces the bans.
 
 pub mod app;
+pub mod auth;
 pub mod book;
 pub mod content;
 pub mod cross;
