@@ -2,7 +2,7 @@
 //! what comes back, and what credentials arrived.
 //!
 //! This is the ground truth that judges the engine's client code, so it is written from the
-//! specifications alone (RFC 7235, RFC 7617 Basic, RFC 7616 Digest) and
+//! specifications alone (RFC 7235, RFC 7617 Basic, RFC 7616 Digest, MS-NLMP for NTLM) and
 //! checked against their published test vectors.
 //!
 //! - [`Gatekeeper`] is one host's configuration and state: the schemes it demands, its
@@ -21,6 +21,7 @@
 mod basic;
 mod digest;
 mod header;
+mod ntlm;
 #[cfg(test)]
 mod tests;
 
@@ -106,7 +107,8 @@ pub fn identify(header_value: &[u8]) -> Seen {
         match creds.scheme {
             Scheme::Basic => (basic::decode(creds.rest).map(|(user, _)| user), None),
             Scheme::Digest => (digest::claimed_user(creds.rest), None),
-            Scheme::Ntlm | Scheme::Negotiate | Scheme::Other => (None, None),
+            Scheme::Ntlm | Scheme::Negotiate => ntlm::identify(creds.rest),
+            Scheme::Other => (None, None),
         }
     };
     Seen { scheme, user, leg }
@@ -129,6 +131,8 @@ pub enum Admission {
 pub struct ConnectionAuth {
     /// Who a completed NTLM/Negotiate handshake authenticated this connection as.
     authenticated: Option<String>,
+    /// The challenge sent in answer to a type 1; only the very next request may answer it.
+    pending: Option<ntlm::Pending>,
 }
 
 impl ConnectionAuth {
@@ -148,6 +152,8 @@ enum Verdict {
     /// The Digest response was right for its nonce but the nonce is no longer good: answer
     /// with the full challenge, its Digest values marked `stale=true`.
     Stale(String),
+    /// An NTLM type 1: answer with this single challenge value.
+    Continue(String),
 }
 
 /// One host's authentication configuration and state (its nonce generator).
@@ -161,6 +167,9 @@ pub struct Gatekeeper {
     /// Digest's opaque: one value for the gatekeeper's life, drawn at construction.
     opaque: String,
     nonces: digest::NonceBook,
+    /// NetBIOS names the NTLM challenge advertises in its target info.
+    nb_domain: String,
+    nb_computer: String,
 }
 
 impl Gatekeeper {
@@ -180,9 +189,20 @@ impl Gatekeeper {
             rng,
             opaque: String::new(),
             nonces: digest::NonceBook::default(),
+            nb_domain: ntlm::DEFAULT_NB_DOMAIN.to_owned(),
+            nb_computer: ntlm::DEFAULT_NB_COMPUTER.to_owned(),
         };
         gatekeeper.opaque = gatekeeper.random_text();
         gatekeeper
+    }
+
+    /// Sets the NetBIOS domain and computer names NTLM challenges advertise (defaults
+    /// `BITSIM` and `SIMHOST`), each cut to NetBIOS's 15 characters. Clients that take their
+    /// domain from the challenge will then name this domain.
+    pub fn with_netbios_names(mut self, domain: &str, computer: &str) -> Self {
+        self.nb_domain = ntlm::netbios_name(domain);
+        self.nb_computer = ntlm::netbios_name(computer);
+        self
     }
 
     /// Judges one request. `conn` is the per-TCP-connection state (NTLM/Negotiate
@@ -195,6 +215,8 @@ impl Gatekeeper {
         uri: &str,
         header: Option<&[u8]>,
     ) -> Admission {
+        // An NTLM challenge is answered by the next request on the connection or not at all.
+        let pending = conn.pending.take();
         if self.demands.is_empty() {
             return Admission::Allowed { user: String::new() };
         }
@@ -204,14 +226,24 @@ impl Gatekeeper {
                 None => self.challenge(None, false),
             };
         };
-        match self.judge(method, uri, value) {
+        match self.judge(conn, pending, method, uri, value) {
             Verdict::Allowed(user) => Admission::Allowed { user },
             Verdict::Refused(why) => self.challenge(Some(why), false),
             Verdict::Stale(why) => self.challenge(Some(why), true),
+            Verdict::Continue(value) => {
+                Admission::Challenge { values: vec![value], rejected: None }
+            }
         }
     }
 
-    fn judge(&mut self, method: &str, uri: &str, value: &[u8]) -> Verdict {
+    fn judge(
+        &mut self,
+        conn: &mut ConnectionAuth,
+        pending: Option<ntlm::Pending>,
+        method: &str,
+        uri: &str,
+        value: &[u8],
+    ) -> Verdict {
         if value.len() > MAX_CREDENTIALS_LEN {
             return Verdict::Refused(format!(
                 "credentials longer than {MAX_CREDENTIALS_LEN} bytes"
@@ -229,10 +261,9 @@ impl Gatekeeper {
             }
             Scheme::Basic => basic::judge(&self.accounts, creds.rest),
             Scheme::Digest => self.judge_digest(method, uri, creds.rest),
-            Scheme::Ntlm | Scheme::Negotiate => Verdict::Refused(format!(
-                "{} not supported yet",
-                creds.scheme.name().unwrap_or_default()
-            )),
+            Scheme::Ntlm | Scheme::Negotiate => {
+                self.judge_ntlm(conn, pending, creds.scheme, creds.rest)
+            }
         }
     }
 

@@ -179,6 +179,10 @@ fn identify_reports_claims_without_secrets() {
         ("BASIC !!".to_owned(), seen("Basic", None, None)),
         (digest.to_owned(), seen("Digest", Some("Mufasa"), None)),
         ("Digest username=".to_owned(), seen("Digest", None, None)),
+        (
+            "NTLM TlRMTVNTUAABAAAAB4IIAAAAAAAAAAAAAAAAAAAAAAA=".to_owned(),
+            seen("NTLM", None, Some(1)),
+        ),
         ("Negotiate YIIB".to_owned(), seen("Negotiate", None, None)),
         ("Bearer x".to_owned(), seen("Bearer", None, None)),
     ];
