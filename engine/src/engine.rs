@@ -75,6 +75,8 @@ pub(crate) struct Inner<E: Env> {
     started_at: Instant,
     /// Serialises commits (see [`Inner::commit`]).
     commit_lock: tokio::sync::Mutex<()>,
+    /// Idle connections for the next transfer of the same owner.
+    pub(crate) pool: crate::client::Pool,
 }
 
 struct RunningTransfer {
@@ -131,6 +133,7 @@ impl<E: Env> Engine<E> {
             transfers: RefCell::new(BTreeMap::new()),
             started_at: Instant::now(),
             commit_lock: tokio::sync::Mutex::new(()),
+            pool: crate::client::Pool::default(),
         });
         let io_error = |action, path: &str| {
             let path = path.to_owned();

@@ -9,6 +9,7 @@
 //! - [`core`]: every decision, no IO: states and transitions, the queue and scheduler, HTTP
 //!   range rules, resume and recovery, retry timers, the journal encoding, BITS error codes.
 //! - [`engine`]: the public API ([`Engine`]), start-up (which is recovery) and the driver loop.
+//! - `client`: one transfer's HTTP: the route (direct or proxy), 401/407 answers, redirects.
 //! - `transfer`: one file's download, as linear async code that asks `core` at every branch.
 //! - `pace`: paces a transfer's reads to its limits and runs the background controller's
 //!   delay probes.
@@ -26,6 +27,7 @@
 //! The engine is single-threaded: run it on a current-thread runtime inside a
 //! `tokio::task::LocalSet`.
 
+mod client;
 pub mod config;
 pub mod core;
 pub mod engine;

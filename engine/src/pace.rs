@@ -7,21 +7,16 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{HOST, USER_AGENT};
-use http::{Method, Request};
-use http_body_util::Empty;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use http::Method;
 use tokio::task::JoinHandle;
 
-use crate::config::USER_AGENT as USER_AGENT_VALUE;
+use crate::client::{Ask, Client};
 use crate::core::event::Event;
 use crate::core::http::RemoteUrl;
-use crate::core::job::JobId;
+use crate::core::job::{JobAccess, JobId};
 use crate::core::ledbat::{DelayController, PROBE_BYTES};
 use crate::core::throttle::{Limit, TokenBucket, reading_rate};
-use crate::engine::Inner;
+use crate::engine::{Inner, StopSignal};
 use crate::env::Env;
 
 /// While the policy allows nothing, the pacer looks again this often (the driver stops the
@@ -56,9 +51,9 @@ impl Pacer {
     /// A pacer for one file's transfer; background jobs get a controller and a probe task.
     pub(crate) fn new<E: Env>(
         inner: &Rc<Inner<E>>,
-        job: JobId,
-        file: usize,
+        (job, file): (JobId, usize),
         url: &RemoteUrl,
+        access: &JobAccess,
     ) -> Self {
         let now = inner.now();
         let (_, background) = inner.rate_limit(job);
@@ -76,6 +71,7 @@ impl Pacer {
                 inner.clone(),
                 (job, file),
                 url.clone(),
+                access.clone(),
                 controller.clone(),
                 pacer.bucket.clone(),
             );
@@ -129,26 +125,19 @@ impl Pacer {
     }
 }
 
-/// Ends a task when dropped: the probe connection's task must not outlive the probe loop,
-/// which is aborted when its transfer ends.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Times a HEAD of the same URL on its own connection, as often as the controller asks.
+/// Times a HEAD of the same URL on its own connection (through the job's proxy, with its
+/// credentials, like the transfer), as often as the controller asks.
 async fn probe_loop<E: Env>(
     inner: Rc<Inner<E>>,
     (job, file): (JobId, usize),
     url: RemoteUrl,
+    access: JobAccess,
     controller: Rc<RefCell<DelayController>>,
     bucket: Rc<RefCell<TokenBucket>>,
 ) {
-    let mut sender: Option<http1::SendRequest<Empty<Bytes>>> = None;
-    let mut driver: Option<AbortOnDrop> = None;
+    // Nobody stops a probe: its task is aborted when the transfer ends.
+    let never = Rc::new(StopSignal::default());
+    let mut client = Client::new(inner.clone(), never, (job, file), access, url, true);
     // The first probe goes out at once, while the link still shows its base delay.
     let mut last_probe = Duration::ZERO;
     loop {
@@ -160,43 +149,19 @@ async fn probe_loop<E: Env>(
         let _debt = bucket.borrow_mut().take(inner.now(), PROBE_BYTES);
         last_probe = inner.now();
         let limit = inner.config.receive_timeout;
-        let round_trip = tokio::time::timeout(limit, async {
-            if sender.as_ref().is_none_or(http1::SendRequest::is_closed) {
-                let stream = inner.env.connect(&url.host, url.port).await.ok()?;
-                let local_port = inner.env.local_port(&stream);
-                inner.publish(Event::Connected { job, file, local_port, probe: true }).await;
-                let (new_sender, connection) = http1::handshake(TokioIo::new(stream)).await.ok()?;
-                // The old connection's task ends when its guard is replaced.
-                driver = Some(AbortOnDrop(tokio::task::spawn_local(async move {
-                    let _ = connection.await;
-                })));
-                sender = Some(new_sender);
-            }
-            let sender = sender.as_mut()?;
-            sender.ready().await.ok()?;
-            let request = Request::builder()
-                .method(Method::HEAD)
-                .uri(&url.path_and_query)
-                .header(HOST, &url.authority)
-                .header(USER_AGENT, USER_AGENT_VALUE)
-                .body(Empty::new())
-                .ok()?;
-            let sent = inner.now();
-            sender.send_request(request).await.ok()?;
-            Some(inner.now() - sent)
-        })
-        .await;
-        match round_trip {
-            Ok(Some(rtt)) => {
+        let probed = tokio::time::timeout(limit, client.send(Method::HEAD, &Ask::default())).await;
+        if probed.is_err() {
+            // Cut short by the timeout above: the connection is in an unknown state.
+            client.forget_connection();
+        }
+        match (probed, client.last_round_trip()) {
+            (Ok(Ok(_)), Some(rtt)) => {
                 let now = inner.now();
                 let mut controller = controller.borrow_mut();
                 controller.on_bytes(PROBE_BYTES);
                 controller.on_rtt(now, rtt);
             }
-            _ => {
-                sender = None;
-                last_probe += PROBE_FAILURE_BACKOFF;
-            }
+            _ => last_probe += PROBE_FAILURE_BACKOFF,
         }
     }
 }

@@ -7,27 +7,18 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{
-    ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, HOST, IF_RANGE, RANGE, USER_AGENT,
-};
-use http::{Method, Request, Response};
-use http_body_util::{BodyExt, Empty};
+use http::Method;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::task::JoinHandle;
 
-use crate::config::USER_AGENT as USER_AGENT_VALUE;
+use crate::client::{Ask, Client, Interrupt, bounded, hyper_error};
 use crate::core::defect::Defect;
 use crate::core::error::{TransferError, TransportFailure};
 use crate::core::event::Event;
-use crate::core::hresult::Hresult;
 use crate::core::http::{
     BodyPlan, RemoteInfo, RemoteUrl, check_get_response, parse_head, plan_get, range_header,
-    resend_on_new_connection,
 };
-use crate::core::job::JobId;
+use crate::core::job::{JobAccess, JobId};
 use crate::core::queue::StartTransfer;
 use crate::core::resume::{
     DurableFile, Recovery, RestartReason, ResumeDecision, decide_resume, recover_part_file,
@@ -47,17 +38,6 @@ pub(crate) enum Outcome {
     Stopped,
 }
 
-enum Interrupt {
-    Stopped,
-    Failed(TransferError),
-}
-
-impl From<TransferError> for Interrupt {
-    fn from(error: TransferError) -> Self {
-        Self::Failed(error)
-    }
-}
-
 /// What one round of GETs on a connection achieved.
 enum Fetched {
     Complete,
@@ -67,24 +47,36 @@ enum Fetched {
 pub(crate) async fn run<E: Env>(
     inner: &Rc<Inner<E>>,
     start: StartTransfer,
-    stop: &StopSignal,
+    stop: &Rc<StopSignal>,
 ) -> Outcome {
     let url = match RemoteUrl::parse(&start.remote_name) {
         Ok(url) => url,
         Err(error) => return Outcome::Failed(TransferError::remote(error.code, error.message)),
     };
+    let client = Client::new(
+        inner.clone(),
+        stop.clone(),
+        (start.job, start.file),
+        start.access.clone(),
+        url.clone(),
+        false,
+    );
     let mut transfer = FileTransfer {
         inner,
         stop,
         job: start.job,
         file: start.file,
         url,
+        access: start.access,
         temp: start.temp_name,
         durable: start.durable,
-        last_round_trip: std::cell::Cell::new(None),
+        client,
     };
     match transfer.download().await {
-        Ok(()) => Outcome::Transferred,
+        Ok(()) => {
+            transfer.client.release();
+            Outcome::Transferred
+        }
         Err(Interrupt::Stopped) => Outcome::Stopped,
         Err(Interrupt::Failed(error)) => Outcome::Failed(error),
     }
@@ -96,35 +88,21 @@ struct FileTransfer<'a, E: Env> {
     job: JobId,
     file: usize,
     url: RemoteUrl,
+    access: JobAccess,
     temp: String,
     /// What the journal says about this file right now; kept equal to it by every commit.
     durable: DurableFile,
-    /// From the last request sent to its response head: a delay sample for the pacer.
-    last_round_trip: std::cell::Cell<Option<Duration>>,
-}
-
-/// One HTTP/1.1 connection; its background task ends when this is dropped.
-struct Connection {
-    sender: SendRequest<Empty<Bytes>>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        // A connection wedged by a dropped link never ends on its own.
-        self.task.abort();
-    }
+    client: Client<E>,
 }
 
 impl<E: Env> FileTransfer<'_, E> {
     async fn download(&mut self) -> Result<(), Interrupt> {
         let part = self.open_part_file().await?;
-        let mut pacer = Pacer::new(self.inner, self.job, self.file, &self.url);
+        let mut pacer = Pacer::new(self.inner, (self.job, self.file), &self.url, &self.access);
         let mut restarts = 0;
         loop {
-            let mut connection = None;
-            let remote = self.head(&mut connection).await?;
-            if let Some(round_trip) = self.last_round_trip.get() {
+            let remote = self.head().await?;
+            if let Some(round_trip) = self.client.last_round_trip() {
                 // Taken before the body starts: the path's delay without our own queue.
                 pacer.on_round_trip(self.inner, round_trip);
             }
@@ -141,7 +119,7 @@ impl<E: Env> FileTransfer<'_, E> {
                     0
                 }
             };
-            match self.fetch(&mut connection, &part, &remote, offset, &mut pacer).await? {
+            match self.fetch(&part, &remote, offset, &mut pacer).await? {
                 Fetched::Complete => return Ok(()),
                 Fetched::RemoteChanged(detail) => {
                     restarts += 1;
@@ -197,48 +175,14 @@ impl<E: Env> FileTransfer<'_, E> {
         Ok(())
     }
 
-    async fn connect(&self) -> Result<Connection, Interrupt> {
-        let (host, port) = (&self.url.host, self.url.port);
-        let connecting =
-            Event::Connecting { job: self.job, file: self.file, host: host.clone(), port };
-        self.inner.publish(connecting).await;
-        let config = &self.inner.config;
-        let stream = self
-            .bounded(config.connect_timeout, "connect", self.inner.env.connect(host, port))
-            .await?;
-        let stream = stream.map_err(|error| {
-            let failure = match error.kind() {
-                std::io::ErrorKind::NotFound => TransportFailure::NameNotResolved,
-                std::io::ErrorKind::TimedOut => TransportFailure::TimedOut,
-                _ => TransportFailure::Refused,
-            };
-            failure.into_error(format!("connect to {host}:{port}: {error}"))
-        })?;
-        let local_port = self.inner.env.local_port(&stream);
-        let connected =
-            Event::Connected { job: self.job, file: self.file, local_port, probe: false };
-        self.inner.publish(connected).await;
-        let handshake = http1::handshake(TokioIo::new(stream));
-        let (sender, driver) = self
-            .bounded(config.send_timeout, "HTTP handshake", handshake)
-            .await?
-            .map_err(hyper_error)?;
-        let task = tokio::task::spawn_local(async move {
-            // Errors surface on the request futures; the task itself has nothing to report.
-            let _ = driver.await;
-        });
-        Ok(Connection { sender, task })
-    }
-
-    async fn head(&self, connection: &mut Option<Connection>) -> Result<RemoteInfo, Interrupt> {
-        let response = self.send(connection, Method::HEAD, None, None).await?;
+    async fn head(&mut self) -> Result<RemoteInfo, Interrupt> {
+        let response = self.client.send(Method::HEAD, &Ask::default()).await?;
         Ok(parse_head(response.status().as_u16(), response.headers())?)
     }
 
     /// GETs until the file is complete or changed remotely.
     async fn fetch(
         &mut self,
-        connection: &mut Option<Connection>,
         part: &E::File,
         remote: &RemoteInfo,
         mut offset: u64,
@@ -251,8 +195,11 @@ impl<E: Env> FileTransfer<'_, E> {
                 }
                 return Ok(Fetched::Complete);
             };
-            let range = plan.range.as_ref().map(range_header);
-            let response = self.send(connection, Method::GET, range, plan.if_range.clone()).await?;
+            let ask = Ask {
+                range: plan.range.as_ref().map(range_header),
+                if_range: plan.if_range.clone(),
+            };
+            let response = self.client.send(Method::GET, &ask).await?;
             let (head, body) = response.into_parts();
             match check_get_response(&plan, remote, head.status.as_u16(), &head.headers)? {
                 BodyPlan::RemoteChanged { reason } => return Ok(Fetched::RemoteChanged(reason)),
@@ -345,106 +292,6 @@ impl<E: Env> FileTransfer<'_, E> {
         Ok(())
     }
 
-    /// Sends one request and waits for its response head, opening a connection when there is
-    /// none or the server closed the last one (HTTP/1.0 servers and `Connection: close` do
-    /// so after every response). A request that dies on a reused connection before any
-    /// answer is sent once more on a fresh one: HEAD and GET are idempotent.
-    async fn send(
-        &self,
-        connection: &mut Option<Connection>,
-        method: Method,
-        range: Option<String>,
-        if_range: Option<String>,
-    ) -> Result<Response<Incoming>, Interrupt> {
-        let config = &self.inner.config;
-        let mut fresh = false;
-        loop {
-            let open = match connection.take() {
-                Some(open) if !open.sender.is_closed() => open,
-                _ => {
-                    fresh = true;
-                    self.connect().await?
-                }
-            };
-            let open = connection.insert(open);
-            let request = self.request(&method, range.as_ref(), if_range.as_ref())?;
-            let ready = self
-                .bounded(config.send_timeout, "wait for the connection", open.sender.ready())
-                .await?;
-            let sent = match ready {
-                Ok(()) => {
-                    self.inner
-                        .publish(Event::Request {
-                            job: self.job,
-                            file: self.file,
-                            method: method_name(&method),
-                            range: range.clone(),
-                        })
-                        .await;
-                    let answer = open.sender.send_request(request);
-                    let sent_at = self.inner.now();
-                    let answer = self
-                        .bounded(config.receive_timeout, "wait for the response", answer)
-                        .await?;
-                    self.last_round_trip.set(Some(self.inner.now() - sent_at));
-                    answer
-                }
-                Err(error) => Err(error),
-            };
-            match sent {
-                Ok(response) => {
-                    self.publish_response(&response).await;
-                    return Ok(response);
-                }
-                Err(error) if resend_on_new_connection(!fresh, failure_of(&error)) => {
-                    *connection = None
-                }
-                Err(error) => return Err(hyper_error(error).into()),
-            }
-        }
-    }
-
-    fn request(
-        &self,
-        method: &Method,
-        range: Option<&String>,
-        if_range: Option<&String>,
-    ) -> Result<Request<Empty<Bytes>>, Interrupt> {
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(&self.url.path_and_query)
-            .header(HOST, &self.url.authority)
-            .header(USER_AGENT, USER_AGENT_VALUE)
-            .header(ACCEPT_ENCODING, "identity");
-        if let Some(range) = range {
-            request = request.header(RANGE, range);
-            if let Some(validator) = if_range {
-                request = request.header(IF_RANGE, validator);
-            }
-        }
-        request.body(Empty::new()).map_err(|error| {
-            Interrupt::Failed(TransferError::remote(
-                Hresult::E_INVALIDARG,
-                format!("cannot build a request for this remote name: {error}"),
-            ))
-        })
-    }
-
-    async fn publish_response(&self, response: &Response<Incoming>) {
-        let headers = response.headers();
-        let text =
-            |name| headers.get(name).and_then(|value: &http::HeaderValue| value.to_str().ok());
-        self.inner
-            .publish(Event::Response {
-                job: self.job,
-                file: self.file,
-                status: response.status().as_u16(),
-                content_length: text(CONTENT_LENGTH).and_then(|value| value.parse().ok()),
-                content_range: text(CONTENT_RANGE).map(str::to_owned),
-            })
-            .await;
-    }
-
     /// Waits `wait` (pacing), unless a stop is requested first.
     async fn pause(&self, wait: Duration) -> Result<(), Interrupt> {
         if wait.is_zero() {
@@ -457,38 +304,12 @@ impl<E: Env> FileTransfer<'_, E> {
         }
     }
 
-    /// Awaits `work` for at most `limit`, and not past a stop request.
     async fn bounded<T>(
         &self,
         limit: Duration,
         what: &str,
         work: impl Future<Output = T>,
     ) -> Result<T, Interrupt> {
-        tokio::select! {
-            biased;
-            () = self.stop.requested() => Err(Interrupt::Stopped),
-            result = tokio::time::timeout(limit, work) => result.map_err(|_| {
-                Interrupt::Failed(TransportFailure::TimedOut.into_error(format!("{what}: nothing within {limit:?}")))
-            }),
-        }
+        bounded(self.stop, limit, what, work).await
     }
-}
-
-fn method_name(method: &Method) -> &'static str {
-    if method == Method::HEAD { "HEAD" } else { "GET" }
-}
-
-/// What hyper saw go wrong, in BITS terms.
-fn failure_of(error: &hyper::Error) -> TransportFailure {
-    if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
-        TransportFailure::Malformed
-    } else if error.is_timeout() {
-        TransportFailure::TimedOut
-    } else {
-        TransportFailure::Closed
-    }
-}
-
-fn hyper_error(error: hyper::Error) -> TransferError {
-    failure_of(&error).into_error(error.to_string())
 }

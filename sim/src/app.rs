@@ -109,7 +109,7 @@ impl App {
             let (id, files_known, state) = match existing.get(&spec.name) {
                 Some(info) => (info.id, info.files.len(), info.state),
                 None if spec.files.iter().all(|file| simfs::exists(&file.local)) => continue,
-                None => match self.engine.create_job(&spec.name).await {
+                None => match self.engine.create_job_for(spec.owner(), &spec.name).await {
                     Ok(id) => (id, 0, JobState::Suspended),
                     Err(error) => {
                         self.failed("create_job", None, &error.to_string());
@@ -142,6 +142,15 @@ impl App {
         }
         if let Some(timeout) = spec.no_progress_timeout {
             self.engine.set_no_progress_timeout(id, timeout.0).await?;
+        }
+        if let Some(proxy) = &spec.proxy {
+            self.engine.set_proxy_settings(id, proxy.to_engine()).await?;
+        }
+        // Credentials live in memory only (see the README): after a restart the program sets
+        // them again, as a BITS program must call SetCredentials in the owner's context.
+        for credential in &spec.credentials {
+            let (target, scheme) = (credential.target, credential.scheme);
+            self.engine.set_credentials(id, target, scheme, credential.to_engine()).await?;
         }
         for file in spec.files.iter().skip(files_known) {
             self.engine.add_file(id, file.remote.get_ref(), &file.local).await?;

@@ -11,6 +11,7 @@
 //! - [`net`]: shaped links (rate, queue, latency, jitter, MSS), profiles, what links saw.
 //! - [`cross`]: the user's own bulk traffic over the same links.
 //! - [`origin`]: HTTP servers with deterministic content and field-seen misbehaviours.
+//! - [`proxy`]: forward proxies that may demand credentials (407).
 //! - [`app`]: the client program beside the engine (creates, completes, reads back).
 //! - [`auth`]: the servers' side of HTTP authentication: challenges, verification, what credentials arrived.
 //! - [`env`]: `TurmoilEnv`, the engine's `Env` on simulated sockets and disk.
@@ -40,6 +41,7 @@ pub mod oracle;
 pub mod origin;
 pub mod plot;
 pub mod profile;
+pub mod proxy;
 pub mod report;
 pub mod scenario;
 pub mod timeline;

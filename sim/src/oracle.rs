@@ -20,6 +20,7 @@ use crate::world::RunOutcome;
 
 pub mod bandwidth;
 pub mod schedule;
+pub mod security;
 
 #[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
 pub enum Oracle {
@@ -53,10 +54,18 @@ pub enum Oracle {
     PriorityOrder,
     /// Equal-priority background jobs take turns: none waits past its turn.
     NoStarvation,
+    /// Credentials reach only the hosts and targets they were set for.
+    CredentialScope,
+    /// Basic credentials cross plain HTTP only with `danger_allow_basic_auth_over_http`.
+    BasicOverHttp,
+    /// A connection authenticated for one owner's job never serves another owner's job.
+    ConnectionIsolation,
+    /// No password appears in the trace, in any encoding.
+    SecretsHidden,
 }
 
 impl Oracle {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 17] = [
         Self::Integrity,
         Self::ExactOffset,
         Self::RangeWithinEof,
@@ -70,6 +79,10 @@ impl Oracle {
         Self::BackgroundYield,
         Self::PriorityOrder,
         Self::NoStarvation,
+        Self::CredentialScope,
+        Self::BasicOverHttp,
+        Self::ConnectionIsolation,
+        Self::SecretsHidden,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -87,6 +100,10 @@ impl Oracle {
             Self::BackgroundYield => "background-yield",
             Self::PriorityOrder => "priority-order",
             Self::NoStarvation => "no-starvation",
+            Self::CredentialScope => "credential-scope",
+            Self::BasicOverHttp => "basic-over-http",
+            Self::ConnectionIsolation => "connection-isolation",
+            Self::SecretsHidden => "secrets-hidden",
         }
     }
 }
@@ -152,6 +169,10 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
         });
     }
     hosts_healthy(entries, outcome, &mut violations);
+    security::credential_scope(entries, &mut violations);
+    security::basic_over_http(scenario, entries, &mut violations);
+    security::connection_isolation(entries, &mut violations);
+    security::secrets_hidden(scenario, &outcome.trace, &mut violations);
     let jobs = JobTimeline::from_trace(scenario, entries);
     schedule::priority_order(&jobs, &mut violations);
     schedule::no_starvation(scenario, &jobs, &mut violations);
@@ -173,17 +194,49 @@ impl FileMap {
     fn new(entries: &[TraceEntry]) -> Self {
         let mut map = Self { by_url: BTreeMap::new(), by_file: BTreeMap::new() };
         for entry in entries {
-            if let TraceEvent::Engine(Event::FileAdded { job, file, remote_name, .. }) =
-                &entry.event
-                && let Ok(url) = RemoteUrl::parse(remote_name)
-            {
-                let key = (url.host, url.path_and_query);
-                map.by_url.insert(key.clone(), (*job, *file));
-                map.by_file.insert((*job, *file), key);
+            match &entry.event {
+                TraceEvent::Engine(Event::FileAdded { job, file, remote_name, .. }) => {
+                    if let Ok(url) = RemoteUrl::parse(remote_name) {
+                        map.insert((url.host, url.path_and_query), (*job, *file));
+                    }
+                }
+                // A redirect serves the file from where it points (the server says so).
+                TraceEvent::Sim(SimEvent::Served { path, location: Some(location), .. }) => {
+                    let Some(&owner) = map.by_url.get(&(entry.host.clone(), path.clone())) else {
+                        continue;
+                    };
+                    let absolute = if location.starts_with('/') {
+                        format!("http://{}{location}", entry.host)
+                    } else {
+                        location.clone()
+                    };
+                    if let Ok(url) = RemoteUrl::parse(&absolute) {
+                        map.by_url.insert((url.host, url.path_and_query), owner);
+                    }
+                }
+                _ => {}
             }
         }
         map
     }
+
+    fn insert(&mut self, key: (String, String), file: (JobId, usize)) {
+        self.by_url.insert(key.clone(), file);
+        self.by_file.insert(file, key);
+    }
+
+    /// Every URL that serves `file`: its remote name and where redirects sent it.
+    fn urls_of(&self, file: (JobId, usize)) -> impl Iterator<Item = &(String, String)> {
+        self.by_url.iter().filter(move |(_, owner)| **owner == file).map(|(url, _)| url)
+    }
+}
+
+/// What a completed file must hold: one version of the file at one URL.
+#[derive(Clone)]
+struct ServedVersion {
+    version: u32,
+    size: u64,
+    url: (String, String),
 }
 
 fn violation(oracle: Oracle, entry: &TraceEntry, detail: String) -> Violation {
@@ -198,28 +251,36 @@ fn integrity(
     files: &FileMap,
     out: &mut Vec<Violation>,
 ) {
-    // The version each URL last served with a body (or its size, for HEAD), as of each moment.
-    let mut served: BTreeMap<(String, String), (u32, u64)> = BTreeMap::new();
-    let mut expected: BTreeMap<(JobId, usize), (u32, u64)> = BTreeMap::new();
-    for entry in entries {
+    // The version each URL last served with a body (or its size, for HEAD), and when.
+    let mut served: BTreeMap<(String, String), (u32, u64, usize)> = BTreeMap::new();
+    let mut expected: BTreeMap<(JobId, usize), ServedVersion> = BTreeMap::new();
+    for (index, entry) in entries.iter().enumerate() {
         match &entry.event {
             TraceEvent::Sim(SimEvent::Served {
                 path, version, size, status: 200 | 206, ..
             }) => {
-                served.insert((entry.host.clone(), path.clone()), (*version, *size));
+                served.insert((entry.host.clone(), path.clone()), (*version, *size, index));
             }
             TraceEvent::Engine(Event::Completed { job, .. }) => {
-                for ((file_job, index), url) in &files.by_file {
-                    if file_job == job
-                        && let Some(version) = served.get(url)
+                for &(file_job, file) in files.by_file.keys() {
+                    // The URL that served it last: its remote name or where a redirect led.
+                    let last = files
+                        .urls_of((file_job, file))
+                        .filter_map(|url| Some((url, served.get(url)?)))
+                        .max_by_key(|(_, (_, _, at))| *at);
+                    if file_job == *job
+                        && let Some((url, &(version, size, _))) = last
                     {
-                        expected.insert((*job, *index), *version);
+                        expected.insert(
+                            (file_job, file),
+                            ServedVersion { version, size, url: url.clone() },
+                        );
                     }
                 }
             }
             TraceEvent::Sim(SimEvent::FileVerified { job, file, local, len, hash }) => {
-                let (Some(url), Some(&(version, size))) =
-                    (files.by_file.get(&(*job, *file)), expected.get(&(*job, *file)))
+                let Some(ServedVersion { version, size, url }) =
+                    expected.get(&(*job, *file)).cloned()
                 else {
                     out.push(violation(
                         Oracle::Integrity,

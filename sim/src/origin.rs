@@ -2,6 +2,7 @@
 //! honouring or mishandling `Range` as the scenario says, and recording every request they
 //! receive (the ground truth the oracles judge the engine by).
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -11,8 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{
-    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED,
-    RANGE,
+    ACCEPT_RANGES, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE,
+    LAST_MODIFIED, LOCATION, PROXY_AUTHORIZATION, RANGE, WWW_AUTHENTICATE,
 };
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
@@ -22,10 +23,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::time::{Instant, Sleep};
 
+use crate::auth::{Admission, ConnectionAuth, Gatekeeper, identify};
 use crate::content::ContentKey;
 use crate::net::Net;
-use crate::scenario::{Behaviour, Server};
-use crate::trace::{Recorder, SimEvent};
+use crate::scenario::{Behaviour, Redirect, Server};
+use crate::trace::{Credentials, Recorder, SimEvent};
 
 /// The port every origin listens on.
 pub const HTTP_PORT: u16 = 80;
@@ -48,6 +50,11 @@ pub struct Origin {
     /// Unix time of the simulation's epoch, for Last-Modified dates.
     epoch_unix_secs: u64,
     recorder: Recorder,
+    /// Demands credentials for every path (401) when set.
+    gate: Option<RefCell<Gatekeeper>>,
+    redirects: Vec<Redirect>,
+    /// Connections accepted so far: the trace numbers them.
+    accepted: Cell<u64>,
 }
 
 /// One version of a file, valid from `from` (simulated time) on.
@@ -80,7 +87,15 @@ enum RangeAsk {
 }
 
 impl Origin {
-    pub fn new(server: &Server, seed: u64, epoch_unix_secs: u64, recorder: Recorder) -> Self {
+    /// `gate` is the server's authentication, built by the caller from the scenario's
+    /// accounts.
+    pub fn new(
+        server: &Server,
+        seed: u64,
+        epoch_unix_secs: u64,
+        recorder: Recorder,
+        gate: Option<Gatekeeper>,
+    ) -> Self {
         let files = server
             .files
             .iter()
@@ -102,6 +117,9 @@ impl Origin {
             seed,
             epoch_unix_secs,
             recorder,
+            gate: gate.map(RefCell::new),
+            redirects: server.redirects.clone(),
+            accepted: Cell::new(0),
         }
     }
 
@@ -123,14 +141,21 @@ impl Origin {
             let stream = net.wrap(stream, true)?;
             let origin = self.clone();
             let keep_alive = self.keep_alive;
+            let connection = self.accepted.get() + 1;
+            self.accepted.set(connection);
             tokio::task::spawn_local(async move {
                 let port = peer.port();
                 let client: Rc<str> = turmoil::reverse_lookup(peer.ip())
                     .unwrap_or_else(|| peer.ip().to_string())
                     .into();
+                // NTLM and Negotiate authenticate this connection, not a request.
+                let auth = Rc::new(RefCell::new(ConnectionAuth::default()));
                 let service = service_fn(move |request| {
-                    let (origin, client) = (origin.clone(), client.clone());
-                    async move { origin.respond((&client, port), &request) }
+                    let (origin, client, auth) = (origin.clone(), client.clone(), auth.clone());
+                    async move {
+                        let mut facts = Facts::new(client, (port, connection), &request);
+                        origin.respond(&mut facts, &auth, &request)
+                    }
                 });
                 // The Date header would read the real clock: off, for byte-identical runs.
                 let _ = http1::Builder::new()
@@ -143,32 +168,60 @@ impl Origin {
         }
     }
 
+    /// Answers one request: credentials first (401 until they pass), then redirects, then
+    /// the file.
     fn respond(
         &self,
-        client: (&str, u16),
+        facts: &mut Facts,
+        conn: &RefCell<ConnectionAuth>,
+        request: &Request<Incoming>,
+    ) -> Result<Response<ContentBody>, ClosedConnection> {
+        if let Some(gate) = &self.gate {
+            let header = request.headers().get(AUTHORIZATION).map(|value| value.as_bytes());
+            let admission = gate.borrow_mut().admit(
+                &mut conn.borrow_mut(),
+                request.method().as_str(),
+                &facts.path,
+                header,
+            );
+            match admission {
+                Admission::Allowed { user } => facts.credentials.authenticated_as = Some(user),
+                Admission::Challenge { values, rejected } => {
+                    facts.credentials.rejected = rejected;
+                    self.record(facts, (0, 0), None, false, 401);
+                    let mut response = empty(StatusCode::UNAUTHORIZED);
+                    for value in values {
+                        if let Ok(value) = value.parse() {
+                            response.headers_mut().append(WWW_AUTHENTICATE, value);
+                        }
+                    }
+                    return Ok(response);
+                }
+            }
+        }
+        if let Some(redirect) = self.redirects.iter().find(|redirect| redirect.path == facts.path) {
+            facts.location = Some(redirect.to.clone());
+            self.record(facts, (0, 0), None, false, redirect.status);
+            let mut response =
+                empty(StatusCode::from_u16(redirect.status).unwrap_or(StatusCode::FOUND));
+            if let Ok(location) = redirect.to.parse() {
+                response.headers_mut().insert(LOCATION, location);
+            }
+            return Ok(response);
+        }
+        self.serve_file(facts, request)
+    }
+
+    fn serve_file(
+        &self,
+        facts: &Facts,
         request: &Request<Incoming>,
     ) -> Result<Response<ContentBody>, ClosedConnection> {
         let now = turmoil::sim_elapsed().unwrap_or_default();
-        let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        let header = |name| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v: &http::HeaderValue| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let (range, if_range) = (header(RANGE), header(IF_RANGE));
+        let path = facts.path.clone();
+        let (range, if_range) = (facts.range.clone(), facts.if_range.clone());
         let Some(versions) = self.files.get(&path) else {
-            self.record(
-                client,
-                request.method(),
-                &path,
-                (0, 0),
-                (&range, &if_range),
-                None,
-                false,
-                404,
-            );
+            self.record(facts, (0, 0), None, false, 404);
             return Ok(empty(StatusCode::NOT_FOUND));
         };
         let version = versions.iter().rposition(|version| version.from <= now).unwrap_or(0) as u32;
@@ -181,18 +234,7 @@ impl Origin {
             RangeAsk::Whole => None,
         };
         let past_eof = range.as_deref().is_some_and(|range| reaches_past_eof(range, size));
-        let record = |status| {
-            self.record(
-                client,
-                request.method(),
-                &path,
-                (version, size),
-                (&range, &if_range),
-                start,
-                past_eof,
-                status,
-            )
-        };
+        let record = |status| self.record(facts, (version, size), start, past_eof, status);
         if request.method() != Method::GET && request.method() != Method::HEAD {
             record(405);
             return Ok(empty(StatusCode::METHOD_NOT_ALLOWED));
@@ -266,14 +308,10 @@ impl Origin {
         (format!("\"{:016x}\"", key.0), http_date(unix))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
-        (client, port): (&str, u16),
-        method: &Method,
-        path: &str,
+        facts: &Facts,
         (version, size): (u32, u64),
-        (range, if_range): (&Option<String>, &Option<String>),
         start: Option<u64>,
         past_eof: bool,
         status: u16,
@@ -281,19 +319,70 @@ impl Origin {
         self.recorder.record(
             &self.name,
             SimEvent::Served {
-                client: client.to_owned(),
-                port,
-                method: method.as_str().to_owned(),
-                path: path.to_owned(),
+                client: facts.client.to_string(),
+                port: facts.port,
+                connection: facts.connection,
+                method: facts.method.clone(),
+                path: facts.path.clone(),
                 version,
                 size,
-                range: range.clone(),
-                if_range: if_range.clone(),
+                range: facts.range.clone(),
+                if_range: facts.if_range.clone(),
                 start,
                 past_eof,
                 status,
+                location: facts.location.clone(),
+                credentials: Box::new(facts.credentials.clone()),
             },
         );
+    }
+}
+
+/// What a server saw of one request, for the trace.
+pub struct Facts {
+    pub client: Rc<str>,
+    pub port: u16,
+    /// The server's number for the connection (in order of acceptance).
+    pub connection: u64,
+    pub method: String,
+    pub path: String,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+    pub credentials: Credentials,
+    pub location: Option<String>,
+}
+
+impl Facts {
+    pub fn new(
+        client: Rc<str>,
+        (port, connection): (u16, u64),
+        request: &Request<Incoming>,
+    ) -> Self {
+        let header = |name| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v: &http::HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let seen = |name| {
+            request.headers().get(name).map(|value: &http::HeaderValue| identify(value.as_bytes()))
+        };
+        Self {
+            client,
+            port,
+            connection,
+            method: request.method().as_str().to_owned(),
+            path: request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+            range: header(RANGE),
+            if_range: header(IF_RANGE),
+            credentials: Credentials {
+                authorization: seen(AUTHORIZATION),
+                proxy_authorization: seen(PROXY_AUTHORIZATION),
+                ..Credentials::default()
+            },
+            location: None,
+        }
     }
 }
 

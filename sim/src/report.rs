@@ -47,7 +47,7 @@ impl Summary {
         let mut durable_at_request: BTreeMap<(JobId, usize), u64> = BTreeMap::new();
         for entry in &trace.entries {
             match &entry.event {
-                TraceEvent::Engine(Event::Request { job, file, method: "GET", range }) => {
+                TraceEvent::Engine(Event::Request { job, file, method: "GET", range, .. }) => {
                     let start = range.as_deref().and_then(range_start).unwrap_or(0);
                     if start > 0 {
                         summary.resumes += 1;

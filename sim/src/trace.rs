@@ -16,6 +16,7 @@ use bitsim_engine::core::job::OWNER_DEFAULT;
 use bitsim_engine::core::journal::fnv64;
 use bitsim_engine::{Event, JobId};
 
+use crate::auth::Seen;
 use crate::scenario::ENGINE_HOST;
 use serde::Serialize;
 
@@ -106,6 +107,26 @@ pub enum SimEvent {
         past_eof: bool,
         /// The status sent, or 0 when the server closed the connection instead.
         status: u16,
+        /// The server's number for the connection, in order of acceptance.
+        connection: u64,
+        /// Where a redirect sent the client.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        location: Option<String>,
+        #[serde(flatten)]
+        credentials: Box<Credentials>,
+    },
+    /// A proxy received a request: ground truth about what the engine sent it.
+    Proxied {
+        client: String,
+        port: u16,
+        connection: u64,
+        method: String,
+        /// The absolute-form request target.
+        url: String,
+        /// The status sent back: the proxy's own (407, 502) or the server's.
+        status: u16,
+        #[serde(flatten)]
+        credentials: Box<Credentials>,
     },
     /// The client program read a completed file back from disk.
     FileVerified {
@@ -125,6 +146,22 @@ pub enum SimEvent {
     HostFailed {
         error: String,
     },
+}
+
+/// What a server or proxy saw of credentials on one request (never a password or a hash).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Credentials {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Seen>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_authorization: Option<Seen>,
+    /// Whom the request was served as: credentials that passed, or an authenticated
+    /// connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authenticated_as: Option<String>,
+    /// Why credentials that came were refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
 }
 
 impl From<Event> for TraceEvent {
@@ -270,10 +307,22 @@ fn compact_engine(event: &Event) -> Option<String> {
             Some(rate) => format!("{job} reads at most {rate} bit/s"),
             None => format!("{job} reads at full speed"),
         },
-        Event::Request { job, file, method, range } => match range {
-            Some(range) => format!("{job} file{file} {method} Range: {range}"),
-            None => format!("{job} file{file} {method}"),
-        },
+        Event::Request { job, file, method, range, proxy_authorization, authorization, .. } => {
+            let mut line = format!("{job} file{file} {method}");
+            if let Some(range) = range {
+                let _ = write!(line, " Range: {range}");
+            }
+            if let Some(scheme) = proxy_authorization {
+                let _ = write!(line, " +Proxy-Authorization {scheme}");
+            }
+            if let Some(scheme) = authorization {
+                let _ = write!(line, " +Authorization {scheme}");
+            }
+            line
+        }
+        Event::Redirected { job, file, status, location } => {
+            format!("{job} file{file} follows {status} to {location}")
+        }
         Event::Response { job, file, status, content_length, content_range } => {
             let mut line = format!("{job} file{file} <- {status}");
             if let Some(length) = content_length {
@@ -323,8 +372,23 @@ fn compact_sim(event: &SimEvent) -> String {
         SimEvent::ContentChanged { path, version, size } => {
             format!("{path} is now version {version} ({size} bytes)")
         }
-        SimEvent::Served { client, method, path, version, range, status, past_eof, .. } => {
+        SimEvent::Served {
+            client,
+            method,
+            path,
+            version,
+            range,
+            status,
+            past_eof,
+            location,
+            credentials,
+            ..
+        } => {
             let mut line = format!("served {client} {method} {path} v{version}");
+            line.push_str(&compact_credentials(credentials));
+            if let Some(location) = location {
+                let _ = write!(line, " Location: {location}");
+            }
             if let Some(range) = range {
                 let _ = write!(line, " Range: {range}");
             }
@@ -339,6 +403,12 @@ fn compact_sim(event: &SimEvent) -> String {
             }
             line
         }
+        SimEvent::Proxied { client, method, url, status, credentials, .. } => {
+            format!(
+                "proxied {client} {method} {url}{} -> {status}",
+                compact_credentials(credentials)
+            )
+        }
         SimEvent::FileVerified { job, file, local, len, hash } => {
             format!("{job} file{file} verified {local}: {len} bytes, fnv64 {hash}")
         }
@@ -348,6 +418,29 @@ fn compact_sim(event: &SimEvent) -> String {
         },
         SimEvent::HostFailed { error } => format!("HOST FAILED: {error}"),
     }
+}
+
+/// What credentials a request carried and what came of them, for a compact line.
+fn compact_credentials(credentials: &Credentials) -> String {
+    let mut text = String::new();
+    let seen = |seen: &Seen| {
+        let leg = seen.leg.map_or(String::new(), |leg| format!(" type {leg}"));
+        let user = seen.user.as_deref().map_or(String::new(), |user| format!(" {user}"));
+        format!("{}{leg}{user}", seen.scheme)
+    };
+    if let Some(header) = &credentials.proxy_authorization {
+        let _ = write!(text, " [Proxy-Authorization {}]", seen(header));
+    }
+    if let Some(header) = &credentials.authorization {
+        let _ = write!(text, " [Authorization {}]", seen(header));
+    }
+    if let Some(user) = &credentials.authenticated_as {
+        let _ = write!(text, " as {user}");
+    }
+    if let Some(reason) = &credentials.rejected {
+        let _ = write!(text, " (refused: {reason})");
+    }
+    text
 }
 
 /// A unit enum variant as its serde name (`resume`, `transient_failure`).
@@ -393,6 +486,9 @@ mod tests {
                 start: Some(4),
                 past_eof: false,
                 status: 206,
+                connection: 1,
+                location: None,
+                credentials: Box::default(),
             },
         );
         recorder.snapshot()

@@ -9,12 +9,16 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bitsim_engine::core::defect::Defects;
+use bitsim_engine::core::journal::fnv64;
 use bitsim_engine::core::resume::CheckpointPolicy;
 use bitsim_engine::core::throttle::BandwidthPolicy;
 use bitsim_engine::{Engine, EngineConfig};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use tokio::sync::Notify;
 
 use crate::app::{self, SimSink};
+use crate::auth::Gatekeeper;
 use crate::book::JobBook;
 use crate::cross;
 use crate::env::DiskLedger;
@@ -22,7 +26,8 @@ use crate::env::TurmoilEnv;
 use crate::net::link::Link;
 use crate::net::{Net, NetReport, Route};
 use crate::origin::Origin;
-use crate::scenario::{CROSS_HOST, ENGINE_HOST, Job, STEPS_MAX, Scenario};
+use crate::proxy::ForwardProxy;
+use crate::scenario::{Account, AuthDemand, CROSS_HOST, ENGINE_HOST, Job, STEPS_MAX, Scenario};
 use crate::timeline::{self, Action};
 use crate::trace::{Recorder, SimEvent, Trace};
 
@@ -82,8 +87,9 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
     let ledger = Rc::new(RefCell::new(DiskLedger::default()));
     let net = build_net(scenario, config.seed);
     for server in scenario.servers.iter().map(|server| server.get_ref()) {
-        let origin =
-            Rc::new(Origin::new(server, config.seed, scenario.epoch_unix_secs(), recorder.clone()));
+        let gate = gatekeeper(scenario, server.auth.as_ref(), &server.name, config.seed);
+        let epoch = scenario.epoch_unix_secs();
+        let origin = Rc::new(Origin::new(server, config.seed, epoch, recorder.clone(), gate));
         let (recorder, boots, net) = (recorder.clone(), Rc::new(Cell::new(0)), net.clone());
         sim.host(server.name.as_str(), move || {
             let (origin, recorder, boots) = (origin.clone(), recorder.clone(), boots.clone());
@@ -92,6 +98,21 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
                 boots.set(boots.get() + 1);
                 recorder.record(origin.name(), SimEvent::Booted { boot: boots.get() });
                 origin.serve(net).await
+            }
+        });
+    }
+    for proxy in scenario.proxies.iter().map(|proxy| proxy.get_ref()) {
+        let gate = gatekeeper(scenario, proxy.auth.as_ref(), &proxy.name, config.seed);
+        let proxy = Rc::new(ForwardProxy::new(&proxy.name, proxy.port, gate, recorder.clone()));
+        let (recorder, boots, net) = (recorder.clone(), Rc::new(Cell::new(0)), net.clone());
+        let name = proxy.name().to_owned();
+        sim.host(name.as_str(), move || {
+            let (proxy, recorder, boots, net) =
+                (proxy.clone(), recorder.clone(), boots.clone(), net.clone());
+            async move {
+                boots.set(boots.get() + 1);
+                recorder.record(proxy.name(), SimEvent::Booted { boot: boots.get() });
+                proxy.serve(net).await
             }
         });
     }
@@ -168,6 +189,31 @@ fn build_net(scenario: &Scenario, seed: u64) -> Net {
     Net::new(routes)
 }
 
+/// The authentication of a server or proxy that demands it: the scenario's accounts (or
+/// those the demand names), with nonces drawn from the seed and the host's name.
+fn gatekeeper(
+    scenario: &Scenario,
+    demand: Option<&AuthDemand>,
+    host: &str,
+    seed: u64,
+) -> Option<Gatekeeper> {
+    let demand = demand?;
+    let admitted = |account: &&Account| {
+        demand
+            .users
+            .as_ref()
+            .is_none_or(|users| users.iter().any(|user| user.eq_ignore_ascii_case(&account.user)))
+    };
+    let accounts =
+        scenario.accounts.iter().map(|a| a.get_ref()).filter(admitted).map(Account::to_gate);
+    let salt = fnv64(host.as_bytes()) ^ GATE_RNG_SALT;
+    let rng = ChaCha8Rng::seed_from_u64(seed ^ salt);
+    Some(Gatekeeper::new(&demand.realm, demand.demands.clone(), accounts.collect(), rng))
+}
+
+/// Salt for the servers' and proxies' authentication nonces.
+const GATE_RNG_SALT: u64 = 0x11ae_0000_0000_0007;
+
 /// Salt for the engine's own randomness (authentication nonces).
 const ENGINE_RNG_SALT: u64 = 0x11ae_0000_0000_0005;
 
@@ -213,6 +259,20 @@ fn engine_config(scenario: &Scenario, defects: Defects) -> EngineConfig {
         outside: throttle.outside.to_engine(),
     });
     config.background_controller = !settings.background_full_speed;
+    if let Some(credentials) = &settings.credentials {
+        config.logon_policy = credentials.to_policy();
+        config.danger_allow_basic_auth_over_http = credentials.danger_allow_basic_auth_over_http;
+    }
+    config.logons = scenario
+        .accounts
+        .iter()
+        .map(|account| account.get_ref())
+        .filter(|account| account.logged_on)
+        .map(|account| (account.user.clone(), account.to_logon()))
+        .collect();
+    if let Some(proxy) = &settings.proxy {
+        config.proxy_environment = proxy.to_environment();
+    }
     config.defects = defects;
     config
 }

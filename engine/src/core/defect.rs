@@ -21,10 +21,14 @@ pub enum Defect {
     NoPreemption,
     /// Never end a background job's time slice.
     NoTimeSlice,
+    /// Sends the job's server credentials to whatever host a redirect leads to.
+    CredentialsAcrossRedirect,
+    /// Lets jobs of different owners share a connection (and what it authenticated as).
+    SharedConnections,
 }
 
 impl Defect {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::ResumeOneByteLate,
         Self::SkipDataSync,
         Self::RangeOnePastEof,
@@ -32,10 +36,12 @@ impl Defect {
         Self::BackgroundGreedy,
         Self::NoPreemption,
         Self::NoTimeSlice,
+        Self::CredentialsAcrossRedirect,
+        Self::SharedConnections,
     ];
 
     #[cfg(feature = "defects")]
-    const fn bit(self) -> u8 {
+    const fn bit(self) -> u16 {
         1 << self as u8
     }
 
@@ -49,6 +55,8 @@ impl Defect {
             Self::BackgroundGreedy => "background-greedy",
             Self::NoPreemption => "no-preemption",
             Self::NoTimeSlice => "no-time-slice",
+            Self::CredentialsAcrossRedirect => "credentials-across-redirect",
+            Self::SharedConnections => "shared-connections",
         }
     }
 }
@@ -57,7 +65,7 @@ impl Defect {
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 pub struct Defects {
     #[cfg(feature = "defects")]
-    set: u8,
+    set: u16,
 }
 
 impl Defects {

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::auth::AuthScheme;
 use super::error::JobError;
 use super::hresult::Hresult;
 use super::job::{JobId, JobProgress};
@@ -78,6 +79,21 @@ pub enum Event {
         method: &'static str,
         #[serde(skip_serializing_if = "Option::is_none")]
         range: Option<String>,
+        /// The connection it went on (which job's requests share a connection).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        local_port: Option<u16>,
+        /// The schemes of the credential headers it carried (never their values).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        proxy_authorization: Option<AuthScheme>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        authorization: Option<AuthScheme>,
+    },
+    /// A redirect was followed: requests for the file go to `location` from now on.
+    Redirected {
+        job: JobId,
+        file: usize,
+        status: u16,
+        location: String,
     },
     /// An HTTP response head arrived.
     Response {

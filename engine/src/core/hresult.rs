@@ -66,6 +66,8 @@ impl Hresult {
     pub const WINHTTP_CANNOT_CONNECT: Self = from_win32(12029);
     /// ERROR_WINHTTP_CONNECTION_ERROR (12030): reset or closed mid-exchange.
     pub const WINHTTP_CONNECTION_ERROR: Self = from_win32(12030);
+    /// ERROR_WINHTTP_REDIRECT_FAILED (12156): a redirect loop, or one we may not follow.
+    pub const WINHTTP_REDIRECT_FAILED: Self = from_win32(12156);
     /// ERROR_WINHTTP_INVALID_SERVER_RESPONSE (12152): unparsable response.
     pub const WINHTTP_INVALID_SERVER_RESPONSE: Self = from_win32(12152);
 
@@ -194,6 +196,7 @@ const NAMES: &[(Hresult, &str)] = &[
     (Hresult::WINHTTP_CANNOT_CONNECT, "ERROR_WINHTTP_CANNOT_CONNECT"),
     (Hresult::WINHTTP_CONNECTION_ERROR, "ERROR_WINHTTP_CONNECTION_ERROR"),
     (Hresult::WINHTTP_INVALID_SERVER_RESPONSE, "ERROR_WINHTTP_INVALID_SERVER_RESPONSE"),
+    (Hresult::WINHTTP_REDIRECT_FAILED, "ERROR_WINHTTP_REDIRECT_FAILED"),
 ];
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //!
 //! The format is documented in the README ("Scenario format").
 
+pub mod access;
 pub mod network;
 pub mod units;
 mod validate;
@@ -16,6 +17,9 @@ use bitsim_engine::{Hresult, JobState, Priority};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+pub use self::access::{
+    Account, AuthDemand, CredentialSettings, JobCredential, JobProxy, MachineProxy, Proxy, Redirect,
+};
 pub use self::network::{
     CROSS_HOST, CrossDirection, CrossTraffic, Limit, LinkDecl, LinkSettings, Throttle, YieldBounds,
 };
@@ -83,6 +87,12 @@ pub struct Scenario {
     #[serde(default)]
     pub engine: EngineSettings,
     pub servers: Vec<Spanned<Server>>,
+    /// Forward proxies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<Spanned<Proxy>>,
+    /// The simulated domain's users.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<Spanned<Account>>,
     pub jobs: Vec<Spanned<Job>>,
     #[serde(default)]
     pub faults: Vec<Spanned<Fault>>,
@@ -145,6 +155,12 @@ pub struct EngineSettings {
     /// link gives, as BITS 2.0 did behind a slow link its NIC could not see (spec §5.1).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub background_full_speed: bool,
+    /// The registry settings that decide on logon credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialSettings>,
+    /// What PRECONFIG and AUTODETECT find.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<MachineProxy>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -160,6 +176,12 @@ pub struct Server {
     /// `false`: close the connection after every response, as HTTP/1.0 servers do.
     #[serde(default = "Server::keep_alive_default")]
     pub keep_alive: bool,
+    /// Demands credentials (401) for every path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthDemand>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<Redirect>,
+    #[serde(default)]
     pub files: Vec<ServerFile>,
 }
 
@@ -219,6 +241,15 @@ pub struct Job {
     /// When the client program creates the job (default: at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_at: Option<Span>,
+    /// The user who creates the job (default: `user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// `SetCredentials` calls, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<JobCredential>,
+    /// `SetProxySettings` (absent: PRECONFIG, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<JobProxy>,
     pub files: Vec<JobFile>,
     pub expect: Expect,
 }
@@ -385,14 +416,32 @@ impl Scenario {
         self.servers.iter().map(|server| server.get_ref().name.as_str())
     }
 
-    /// Every simulated host: the engine's, the servers, and the cross-traffic host if used.
+    /// Every simulated host: the engine's, the servers, the proxies, and the cross-traffic
+    /// host if used.
     pub fn hosts(&self) -> impl Iterator<Item = &str> {
         let cross = (!self.cross_traffic.is_empty()).then_some(CROSS_HOST);
-        [ENGINE_HOST].into_iter().chain(self.server_names()).chain(cross)
+        let proxies = self.proxies.iter().map(|proxy| proxy.get_ref().name.as_str());
+        [ENGINE_HOST].into_iter().chain(self.server_names()).chain(proxies).chain(cross)
+    }
+
+    /// Every password in the scenario: none may ever appear in a trace.
+    pub fn passwords(&self) -> impl Iterator<Item = &str> {
+        let accounts = self.accounts.iter().map(|account| account.get_ref().password.as_str());
+        let jobs = self.jobs.iter().flat_map(|job| {
+            job.get_ref().credentials.iter().filter_map(|credential| credential.password.as_deref())
+        });
+        accounts.chain(jobs).filter(|password| !password.is_empty())
     }
 
     pub fn server(&self, name: &str) -> Option<&Server> {
         self.servers.iter().map(Spanned::get_ref).find(|server| server.name == name)
+    }
+}
+
+impl Job {
+    /// The user who creates the job.
+    pub fn owner(&self) -> &str {
+        self.owner.as_deref().unwrap_or(bitsim_engine::core::job::OWNER_DEFAULT)
     }
 }
 

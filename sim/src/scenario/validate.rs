@@ -40,6 +40,7 @@ impl Scenario {
             return Err(at(whole, "a scenario needs at least one [[servers]] and one [[jobs]]"));
         }
         self.validate_servers()?;
+        self.validate_access()?;
         self.validate_jobs()?;
         self.validate_network()?;
         let hosts: BTreeSet<&str> = self.hosts().collect();
@@ -97,6 +98,98 @@ impl Scenario {
         Ok(())
     }
 
+    /// Accounts, proxies, authenticating servers, redirects and job credentials.
+    fn validate_access(&self) -> Result<(), Located> {
+        let mut users = BTreeSet::new();
+        for account in &self.accounts {
+            let (span, account) = (account.span(), account.get_ref());
+            if account.user.is_empty() || !users.insert(account.user.to_ascii_lowercase()) {
+                return Err(at(
+                    span,
+                    format!("accounts.user: `{}` is empty or declared twice", account.user),
+                ));
+            }
+            check_password(span, "accounts.password", &account.password)?;
+        }
+        let servers: BTreeSet<&str> = self.server_names().collect();
+        let mut proxies = BTreeSet::new();
+        for proxy in &self.proxies {
+            let (span, proxy) = (proxy.span(), proxy.get_ref());
+            let valid = !proxy.name.is_empty()
+                && proxy.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && ![ENGINE_HOST, super::CROSS_HOST].contains(&proxy.name.as_str())
+                && !servers.contains(proxy.name.as_str());
+            if !valid || !proxies.insert(&proxy.name) || proxy.port == 0 {
+                return Err(at(
+                    span,
+                    format!(
+                        "proxies.name: `{}` must be a unique host name (not a server's) with a port 1..65535",
+                        proxy.name
+                    ),
+                ));
+            }
+            if let Some(demand) = &proxy.auth {
+                self.validate_demand(span.clone(), "proxies.auth", demand)?;
+            }
+        }
+        for server in &self.servers {
+            let (span, server) = (server.span(), server.get_ref());
+            if let Some(demand) = &server.auth {
+                self.validate_demand(span.clone(), "servers.auth", demand)?;
+            }
+            for redirect in &server.redirects {
+                let target_ok =
+                    redirect.to.starts_with('/') || RemoteUrl::parse(&redirect.to).is_ok();
+                if !redirect.path.starts_with('/')
+                    || !target_ok
+                    || ![301, 302, 303, 307, 308].contains(&redirect.status)
+                {
+                    return Err(at(
+                        span,
+                        format!(
+                            "servers.redirects: `{}` -> `{}` needs a path starting with /, a target that is a path or an http:// URL, and a status of 301, 302, 303, 307 or 308",
+                            redirect.path, redirect.to
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(level) = self.engine.credentials.as_ref().and_then(|c| c.lm_compatibility_level)
+            && level > 5
+        {
+            return Err(at(whole(), "engine.credentials.lm_compatibility_level: must be 0 to 5"));
+        }
+        for job in &self.jobs {
+            for credential in &job.get_ref().credentials {
+                if let Some(password) = credential.password.as_deref().filter(|p| !p.is_empty()) {
+                    check_password(job.span(), "jobs.credentials.password", password)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_demand(
+        &self,
+        span: Range<usize>,
+        field: &str,
+        demand: &super::AuthDemand,
+    ) -> Result<(), Located> {
+        if demand.demands.is_empty() {
+            return Err(at(span, format!("{field}.demands: name at least one scheme")));
+        }
+        for user in demand.users.iter().flatten() {
+            if !self
+                .accounts
+                .iter()
+                .any(|account| account.get_ref().user.eq_ignore_ascii_case(user))
+            {
+                return Err(at(span, format!("{field}.users: `{user}` has no [[accounts]] entry")));
+            }
+        }
+        Ok(())
+    }
+
     fn validate_jobs(&self) -> Result<(), Located> {
         let mut names = BTreeSet::new();
         let mut locals = BTreeSet::new();
@@ -143,7 +236,9 @@ impl Scenario {
                         ),
                     ));
                 };
-                let served = server.files.iter().any(|served| served.path == url.path_and_query);
+                // A redirect may serve the file from elsewhere; the run's oracles judge that.
+                let served = server.files.iter().any(|served| served.path == url.path_and_query)
+                    || server.redirects.iter().any(|redirect| redirect.path == url.path_and_query);
                 if !served && job.expect.state == JobState::Acknowledged {
                     return Err(at(
                         file.remote.span(),
@@ -340,6 +435,24 @@ fn check_hosts(
     }
     if between.is_some_and(|[a, b]| a == b) {
         return Err(at(span.clone(), "faults.between: a link needs two different hosts"));
+    }
+    Ok(())
+}
+
+fn whole() -> Range<usize> {
+    0..0
+}
+
+/// Passwords must be long enough for the trace to be searched for them.
+fn check_password(span: Range<usize>, field: &str, password: &str) -> Result<(), Located> {
+    if password.chars().count() < super::access::PASSWORD_LEN_MIN {
+        return Err(at(
+            span,
+            format!(
+                "{field}: at least {} characters, so that traces can be searched for it",
+                super::access::PASSWORD_LEN_MIN
+            ),
+        ));
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! - [`policy`]: when the logged-on user's credentials may answer (BITS 2.0's rule), and
 //!   which offered scheme answers.
 //! - [`challenge`]: `WWW-Authenticate` / `Proxy-Authenticate` parsing (RFC 9110 §11).
+//! - [`exchange`]: the challenge-response state machine with one server or proxy.
 //! - [`basic`], [`digest`], [`ntlm`]: building the answer of each scheme (RFC 7617, RFC 7616,
 //!   MS-NLMP NTLMv2; Negotiate carries raw NTLM tokens, as Windows does without a KDC).
 //!
@@ -13,6 +14,7 @@ pub mod basic;
 pub mod challenge;
 pub mod credentials;
 pub mod digest;
+pub mod exchange;
 pub mod ntlm;
 pub mod policy;
 
