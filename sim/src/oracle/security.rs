@@ -202,3 +202,102 @@ pub(super) fn secrets_hidden(scenario: &Scenario, trace: &Trace, out: &mut Vec<V
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each security oracle holds on a real authenticated run and fires once one fact of its
+    //! trace (or of the scenario it is judged by) is broken.
+
+    use super::*;
+    use crate::auth::Seen;
+    use crate::world::{RunConfig, RunOutcome, run};
+
+    const BASIC: &str = include_str!("../../../scenarios/proxy-407-basic.toml");
+
+    fn basic_run() -> (Scenario, RunOutcome) {
+        let scenario = Scenario::parse(BASIC, "proxy-407-basic.toml").unwrap();
+        let outcome = run(&scenario, &RunConfig { seed: 3, ..RunConfig::default() });
+        (scenario, outcome)
+    }
+
+    fn fired(scenario: &Scenario, outcome: &RunOutcome) -> Vec<Oracle> {
+        super::super::check(scenario, 3, outcome).into_iter().map(|v| v.oracle).collect()
+    }
+
+    #[test]
+    fn the_authenticated_run_is_clean() {
+        let (scenario, outcome) = basic_run();
+        assert_eq!(fired(&scenario, &outcome), Vec::<Oracle>::new());
+    }
+
+    #[test]
+    fn basic_without_the_danger_option_fires() {
+        let (_, outcome) = basic_run();
+        let strict = BASIC.replace("danger_allow_basic_auth_over_http = true", "");
+        let scenario = Scenario::parse(&strict, "strict.toml").unwrap();
+        assert!(fired(&scenario, &outcome).contains(&Oracle::BasicOverHttp));
+    }
+
+    #[test]
+    fn a_password_in_an_error_message_fires() {
+        let (scenario, mut outcome) = basic_run();
+        let leak = SimEvent::AppCallFailed {
+            call: "set_credentials".into(),
+            job: None,
+            error: "rejected alice-proxy-pw".into(),
+        };
+        outcome.trace.entries.push(TraceEntry {
+            t_us: 1,
+            host: ENGINE_HOST.into(),
+            event: leak.into(),
+        });
+        let fired = fired(&scenario, &outcome);
+        assert!(fired.contains(&Oracle::SecretsHidden), "{fired:?}");
+        let detail = super::super::check(&scenario, 3, &outcome)
+            .into_iter()
+            .find(|violation| violation.oracle == Oracle::SecretsHidden)
+            .unwrap()
+            .detail;
+        assert!(!detail.contains("alice-proxy-pw"), "the report must not repeat the secret");
+    }
+
+    #[test]
+    fn a_basic_token_in_the_trace_fires() {
+        let (scenario, mut outcome) = basic_run();
+        let token = STANDARD.encode("alice:alice-proxy-pw");
+        let leak = SimEvent::HostFailed { error: format!("Authorization: Basic {token}") };
+        outcome.trace.entries.push(TraceEntry {
+            t_us: 1,
+            host: ENGINE_HOST.into(),
+            event: leak.into(),
+        });
+        assert!(fired(&scenario, &outcome).contains(&Oracle::SecretsHidden));
+    }
+
+    #[test]
+    fn proxy_credentials_at_a_server_fire() {
+        let (scenario, mut outcome) = basic_run();
+        let served = outcome.trace.entries.iter_mut().find_map(|entry| match &mut entry.event {
+            TraceEvent::Sim(SimEvent::Served { credentials, .. }) => Some(credentials),
+            _ => None,
+        });
+        served.expect("the origin served the file").proxy_authorization =
+            Some(Seen { scheme: "Basic".into(), user: Some("alice".into()), leg: None });
+        assert!(fired(&scenario, &outcome).contains(&Oracle::CredentialScope));
+    }
+
+    #[test]
+    fn server_credentials_at_a_host_no_job_names_fire() {
+        let (scenario, mut outcome) = basic_run();
+        let served = outcome.trace.entries.iter_mut().find_map(|entry| match &mut entry.event {
+            TraceEvent::Sim(SimEvent::Served { credentials, .. }) => {
+                entry.host = "elsewhere".into();
+                Some(credentials)
+            }
+            _ => None,
+        });
+        served.expect("the origin served the file").authorization =
+            Some(Seen { scheme: "Digest".into(), user: Some("alice".into()), leg: None });
+        assert!(fired(&scenario, &outcome).contains(&Oracle::CredentialScope));
+    }
+}

@@ -41,9 +41,14 @@ fn asking_one_byte_past_eof_fails_range_within_eof() {
 
 #[test]
 fn the_healthy_engine_passes_the_same_gates() {
-    for stem in
-        ["link-drop-resume", "reboot-resume", "strict-range-server", "throttle-policy-limit"]
-    {
+    for stem in [
+        "link-drop-resume",
+        "reboot-resume",
+        "strict-range-server",
+        "throttle-policy-limit",
+        "no-credentials-across-redirect",
+        "two-users-one-proxy-isolation",
+    ] {
         let (path, scenario) = scenario(stem);
         let result =
             gate::run(&[GateScenario { path, scenario }], SEEDS, Defects::default(), 1, |_| {});
@@ -76,5 +81,19 @@ fn never_preempting_fails_priority_order() {
 fn never_ending_a_time_slice_fails_no_starvation() {
     for oracles in gate_with(Defect::NoTimeSlice, "equal-priority-turns") {
         assert!(oracles.contains(&Oracle::NoStarvation), "{oracles:?}");
+    }
+}
+
+#[test]
+fn carrying_credentials_across_a_redirect_fails_credential_scope() {
+    for oracles in gate_with(Defect::CredentialsAcrossRedirect, "no-credentials-across-redirect") {
+        assert!(oracles.contains(&Oracle::CredentialScope), "{oracles:?}");
+    }
+}
+
+#[test]
+fn sharing_connections_between_owners_fails_connection_isolation() {
+    for oracles in gate_with(Defect::SharedConnections, "two-users-one-proxy-isolation") {
+        assert!(oracles.contains(&Oracle::ConnectionIsolation), "{oracles:?}");
     }
 }

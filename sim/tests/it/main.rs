@@ -1,5 +1,6 @@
 //! The simulator's integration tests, in one binary (one link step instead of many):
 //!
+//! - `auth`: the engine's answers against the simulator's servers, scheme by scheme.
 //! - `defects`: deliberately broken engines fail the gate with the matching oracle named.
 //! - `determinism`: same seed, same trace (in one process and across two); other seed,
 //!   other trace.
@@ -12,6 +13,7 @@
 //! The golden traces are a separate test target, `snapshots/golden.rs`, so that the
 //! directory holding them is one `cargo insta review` searches.
 
+mod auth;
 mod bandwidth;
 mod cli;
 mod defects;
