@@ -1,6 +1,6 @@
 //! Golden traces: each shipped scenario at seed 1, in compact text, one `<scenario>.snap`
 //! beside this file; and the text report of `bitsim profile` for every shipped link profile,
-//! one `profile-<name>.snap`.
+//! one `profile-<name>.snap`; and the credential decision matrix, `decision-matrix.snap`.
 //!
 //! A changed trace writes `snapshots/<name>.snap.new` for `cargo insta review` and fails; CI
 //! runs with `INSTA_UPDATE=no` so nothing is written there. A snapshot without a scenario, or
@@ -100,11 +100,31 @@ fn every_profile_report_matches_its_snapshot() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The credential decision matrix, every row run in the simulator. Every row must also agree
+/// with the spec's rule as `bitsim::matrix` writes it out on its own.
+#[test]
+fn the_credential_decision_matrix_matches_the_spec_and_its_snapshot() {
+    use bitsim::matrix::{expected, observe, render, rows};
+    let results: Vec<_> = rows().into_iter().map(|row| (row, observe(&row))).collect();
+    let disagreeing: Vec<String> = results
+        .iter()
+        .filter(|(row, seen)| *seen != expected(row))
+        .map(|(row, seen)| format!("{row:?}: observed {seen:?}, the spec says {:?}", expected(row)))
+        .collect();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("decision-matrix", render(&results)));
+    assert!(disagreeing.is_empty(), "{}", disagreeing.join("\n"));
+}
+
 #[test]
 fn every_snapshot_belongs_to_a_scenario_and_none_awaits_review() {
     let mut scenarios: Vec<String> =
         shipped_scenarios().into_iter().map(|(stem, _, _)| stem).collect();
     scenarios.extend(bitsim::net::profile::all().into_keys().map(|name| format!("profile-{name}")));
+    scenarios.push("decision-matrix".to_owned());
     for entry in std::fs::read_dir(root().join("snapshots")).expect("snapshots/ exists") {
         let name = entry.expect("readable entry").file_name().to_string_lossy().into_owned();
         if name.ends_with(".snap.new") || name.ends_with(".pending-snap") {

@@ -148,9 +148,14 @@ impl App {
         }
         // Credentials live in memory only (see the README): after a restart the program sets
         // them again, as a BITS program must call SetCredentials in the owner's context.
+        // A refused SetCredentials is recorded and the program carries on, as one that logs
+        // the error would: the transfer then shows what the missing credentials cost.
         for credential in &spec.credentials {
             let (target, scheme) = (credential.target, credential.scheme);
-            self.engine.set_credentials(id, target, scheme, credential.to_engine()).await?;
+            let set = self.engine.set_credentials(id, target, scheme, credential.to_engine());
+            if let Err(error) = set.await {
+                self.failed("set_credentials", Some(id), &error.to_string());
+            }
         }
         for file in spec.files.iter().skip(files_known) {
             self.engine.add_file(id, file.remote.get_ref(), &file.local).await?;

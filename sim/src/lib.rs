@@ -20,6 +20,7 @@
 //! - [`book`]: per-job facts read from the trace.
 //! - [`traffic`]: who used the bottleneck when: link ground truth joined with the trace.
 //! - [`oracle`]: the properties every run must have.
+//! - [`matrix`]: the credential decision matrix, each row run in the simulator.
 //! - [`report`]: a judged run: verdict, figures, replay line.
 //! - [`gate`]: every scenario for every seed.
 //! - [`profile`]: the throttle-and-yield workload of `bitsim profile`; [`plot`] its chart.
@@ -36,6 +37,7 @@ pub mod content;
 pub mod cross;
 pub mod env;
 pub mod gate;
+pub mod matrix;
 pub mod net;
 pub mod oracle;
 pub mod origin;
