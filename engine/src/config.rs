@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::core::auth::credentials::Logon;
 use crate::core::auth::policy::LogonPolicy;
+use crate::core::auth::seal::MachineKey;
 use crate::core::defect::Defects;
 use crate::core::proxy::ProxyEnvironment;
 use crate::core::queue::TIME_SLICE_DEFAULT;
@@ -56,6 +57,9 @@ pub struct EngineConfig {
     /// Lets Basic authentication send passwords over plain HTTP, readable by anyone on the
     /// path. Off by default; every connection of this engine is plain HTTP.
     pub danger_allow_basic_auth_over_http: bool,
+    /// Seals credentials in the journal so they outlive a restart, as BITS keeps them for
+    /// the job's life. `None`: credentials live in memory only.
+    pub credential_key: Option<MachineKey>,
     /// Deliberate bugs; always empty unless the crate is built with `defects`.
     pub defects: Defects,
 }
@@ -76,6 +80,7 @@ impl EngineConfig {
             proxy_environment: ProxyEnvironment::default(),
             workstation: WORKSTATION_DEFAULT.to_owned(),
             danger_allow_basic_auth_over_http: false,
+            credential_key: None,
             defects: Defects::default(),
         }
     }

@@ -118,7 +118,12 @@ impl<E: Env> Engine<E> {
         let store = Store::open(&env, &config.state_dir).await?;
         let journal = store.load(&env).await?;
         let mut queue = match journal {
-            Some(journal) => Queue::restore(journal, Duration::ZERO, env.unix_time()),
+            Some(journal) => Queue::restore(
+                journal,
+                Duration::ZERO,
+                env.unix_time(),
+                config.credential_key.as_ref(),
+            ),
             None => Queue::new(),
         };
         queue.set_time_slice(config.time_slice);
@@ -263,6 +268,7 @@ impl<E: Env> Engine<E> {
         credential: Credential,
     ) -> Result<(), ApiError> {
         self.inner.queue.borrow_mut().set_credentials(job, target, scheme, credential)?;
+        self.inner.reseal(job);
         self.inner.commit_api().await
     }
 
@@ -274,6 +280,7 @@ impl<E: Env> Engine<E> {
         scheme: AuthScheme,
     ) -> Result<(), ApiError> {
         self.inner.queue.borrow_mut().remove_credentials(job, target, scheme)?;
+        self.inner.reseal(job);
         self.inner.commit_api().await
     }
 
@@ -476,6 +483,17 @@ impl<E: Env> Inner<E> {
     /// Monotonic time since start-up.
     pub(crate) fn now(&self) -> Duration {
         self.started_at.elapsed()
+    }
+
+    /// Seals the job's credentials again after a change, with a fresh nonce.
+    fn reseal(&self, job: JobId) {
+        let Some(key) = &self.config.credential_key else { return };
+        let mut nonce = [0; crate::core::auth::seal::NONCE_LEN];
+        self.env.random_bytes(&mut nonce);
+        let mut queue = self.queue.borrow_mut();
+        let Some(access) = queue.job(job).map(|job| &job.access) else { return };
+        let sealed = crate::core::auth::seal::seal(key, nonce, &access.credentials);
+        queue.set_sealed_credentials(job, sealed);
     }
 
     /// Tells the queue whether the bandwidth policy blocks background jobs right now.

@@ -146,11 +146,12 @@ impl App {
         if let Some(proxy) = &spec.proxy {
             self.engine.set_proxy_settings(id, proxy.to_engine()).await?;
         }
-        // Credentials live in memory only (see the README): after a restart the program sets
-        // them again, as a BITS program must call SetCredentials in the owner's context.
-        // A refused SetCredentials is recorded and the program carries on, as one that logs
-        // the error would: the transfer then shows what the missing credentials cost.
-        for credential in &spec.credentials {
+        // SetCredentials once, before the first file, as BITS programs do: the engine keeps
+        // them (sealed) across restarts, so a job adopted after a reboot is not given them
+        // again. A refused call is recorded and the program carries on, as one that logs the
+        // error would: the transfer then shows what the missing credentials cost.
+        let credentials = if files_known == 0 { spec.credentials.as_slice() } else { &[] };
+        for credential in credentials {
             let (target, scheme) = (credential.target, credential.scheme);
             let set = self.engine.set_credentials(id, target, scheme, credential.to_engine());
             if let Err(error) = set.await {

@@ -51,6 +51,8 @@ pub struct ForwardProxy {
 /// The origin connection that serves one client connection.
 struct Upstream {
     authority: String,
+    /// The proxy's port on this connection: the origin's trace names the proxy by it.
+    local_port: Option<u16>,
     sender: client::SendRequest<Incoming>,
     task: JoinHandle<()>,
 }
@@ -129,6 +131,7 @@ impl ForwardProxy {
             ..Credentials::default()
         };
         let record = |status: u16, credentials: &Credentials| {
+            let upstream_port = state.upstream.borrow().as_ref().and_then(|up| up.local_port);
             self.recorder.record(
                 &self.name,
                 SimEvent::Proxied {
@@ -138,6 +141,7 @@ impl ForwardProxy {
                     method: method.clone(),
                     url: url.clone(),
                     status,
+                    upstream_port,
                     credentials: Box::new(credentials.clone()),
                 },
             );
@@ -198,6 +202,7 @@ async fn forward(
         let stream = turmoil::net::TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|_| StatusCode::BAD_GATEWAY)?;
+        let local_port = stream.local_addr().ok().map(|addr| addr.port());
         let stream = net.wrap(stream, false).map_err(|_| StatusCode::BAD_GATEWAY)?;
         let (sender, driver) =
             client::handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
@@ -205,7 +210,7 @@ async fn forward(
             let _ = driver.await;
         });
         *state.upstream.borrow_mut() =
-            Some(Upstream { authority: authority.to_string(), sender, task });
+            Some(Upstream { authority: authority.to_string(), local_port, sender, task });
     }
     let Some(mut upstream) = state.upstream.borrow_mut().take() else {
         return Err(StatusCode::BAD_GATEWAY);

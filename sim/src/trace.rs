@@ -125,6 +125,9 @@ pub enum SimEvent {
         url: String,
         /// The status sent back: the proxy's own (407, 502) or the server's.
         status: u16,
+        /// The proxy's port towards the origin, when it passed the request on.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        upstream_port: Option<u16>,
         #[serde(flatten)]
         credentials: Box<Credentials>,
     },
@@ -239,7 +242,10 @@ impl Trace {
     pub fn compact(&self) -> String {
         let mut text = String::new();
         // The background controller's probes (HEADs on their own connections) would drown
-        // the transfer in snapshots; the JSON Lines keep them.
+        // the transfer in snapshots; the JSON Lines keep them. Through a proxy they reach the
+        // origin from the proxy's port for that connection, which only the proxy's record
+        // (written after the origin's) tells: a first pass finds those.
+        let relayed_probes = self.relayed_probes();
         let mut probe_ports = BTreeSet::new();
         for entry in &self.entries {
             match &entry.event {
@@ -255,6 +261,16 @@ impl Trace {
                 {
                     continue;
                 }
+                TraceEvent::Sim(SimEvent::Proxied { client, port, .. })
+                    if client == ENGINE_HOST && probe_ports.contains(port) =>
+                {
+                    continue;
+                }
+                TraceEvent::Sim(SimEvent::Served { client, port, .. })
+                    if relayed_probes.contains(&(client.clone(), *port)) =>
+                {
+                    continue;
+                }
                 _ => {}
             }
             if let Some(line) = compact_event(&entry.event) {
@@ -263,6 +279,35 @@ impl Trace {
             }
         }
         text
+    }
+}
+
+impl Trace {
+    /// `(proxy, port)` of every upstream connection a proxy opened for a probe connection.
+    fn relayed_probes(&self) -> BTreeSet<(String, u16)> {
+        let mut probe_ports = BTreeSet::new();
+        let mut relayed = BTreeSet::new();
+        for entry in &self.entries {
+            match &entry.event {
+                TraceEvent::Engine(Event::Connected { local_port: Some(port), probe, .. }) => {
+                    if *probe {
+                        probe_ports.insert(*port);
+                    } else {
+                        probe_ports.remove(port);
+                    }
+                }
+                TraceEvent::Sim(SimEvent::Proxied {
+                    client,
+                    port,
+                    upstream_port: Some(upstream),
+                    ..
+                }) if client == ENGINE_HOST && probe_ports.contains(port) => {
+                    relayed.insert((entry.host.clone(), *upstream));
+                }
+                _ => {}
+            }
+        }
+        relayed
     }
 }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use bitsim_engine::core::auth::seal::MachineKey;
 use bitsim_engine::core::defect::Defects;
 use bitsim_engine::core::journal::fnv64;
 use bitsim_engine::core::resume::CheckpointPolicy;
@@ -121,7 +122,7 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
         sim.host(CROSS_HOST, move || cross::serve(net.clone()));
     }
     let jobs: Rc<[Job]> = scenario.jobs.iter().map(|job| job.get_ref().clone()).collect();
-    let engine_config = engine_config(scenario, config.defects);
+    let engine_config = engine_config(scenario, config.seed, config.defects);
     let (engine_recorder, boots, disk) = (recorder.clone(), Rc::new(Cell::new(0)), ledger.clone());
     let cross_flows: Vec<_> = scenario.cross_traffic.iter().map(|c| c.get_ref().clone()).collect();
     let engine_net = net.clone();
@@ -211,6 +212,9 @@ fn gatekeeper(
     Some(Gatekeeper::new(&demand.realm, demand.demands.clone(), accounts.collect(), rng))
 }
 
+/// Salt for the engine machine's credential key.
+const MACHINE_KEY_SALT: u64 = 0x11ae_0000_0000_0009;
+
 /// Salt for the servers' and proxies' authentication nonces.
 const GATE_RNG_SALT: u64 = 0x11ae_0000_0000_0007;
 
@@ -231,7 +235,7 @@ fn unshape_latency(sim: &turmoil::Sim<'_>, scenario: &Scenario) {
 }
 
 /// The engine settings a scenario asks for.
-fn engine_config(scenario: &Scenario, defects: Defects) -> EngineConfig {
+fn engine_config(scenario: &Scenario, seed: u64, defects: Defects) -> EngineConfig {
     let settings = &scenario.engine;
     let mut config = EngineConfig::new(STATE_DIR);
     if let Some(timeout) = settings.connect_timeout {
@@ -273,6 +277,9 @@ fn engine_config(scenario: &Scenario, defects: Defects) -> EngineConfig {
     if let Some(proxy) = &settings.proxy {
         config.proxy_environment = proxy.to_environment();
     }
+    // The simulated machine's own key: the same across its reboots, as a machine's is.
+    let mut key_source = ChaCha8Rng::seed_from_u64(seed ^ MACHINE_KEY_SALT);
+    config.credential_key = Some(MachineKey(rand::Rng::random(&mut key_source)));
     config.defects = defects;
     config
 }

@@ -114,6 +114,8 @@ pub struct Job {
     /// When the job's current turn in the background slot began (monotonic engine time).
     pub slice_started: Option<Duration>,
     pub access: JobAccess,
+    /// The credentials as the journal keeps them: sealed with the machine's key.
+    pub sealed_credentials: Option<String>,
 }
 
 impl Job {

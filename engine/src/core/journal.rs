@@ -62,6 +62,9 @@ pub struct JournalJob {
     pub owner: String,
     #[serde(skip_serializing_if = "is_default", default)]
     pub proxy: ProxySettings,
+    /// `SetCredentials`, sealed with the machine's key (`core::auth::seal`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub credentials: Option<String>,
 }
 
 fn owner_default() -> String {
@@ -168,6 +171,7 @@ mod tests {
                 rate_limit_bps: None,
                 owner: "alice".into(),
                 proxy: ProxySettings::default(),
+                credentials: None,
             }],
         }
     }

@@ -142,6 +142,7 @@ impl Queue {
             rate_limit_bps: None,
             slice_started: None,
             access: JobAccess { owner: owner.to_owned(), ..JobAccess::default() },
+            sealed_credentials: None,
         };
         self.jobs.insert(id, job);
         self.record(Event::JobCreated { job: id, name: name.to_owned(), owner: owner.to_owned() });
@@ -296,6 +297,14 @@ impl Queue {
         credential: Credential,
     ) -> Result<(), ApiError> {
         self.job_mut_not_final(id)?.access.credentials.set(target, scheme, credential)
+    }
+
+    /// Keeps the sealed form of the job's credentials for the journal.
+    pub fn set_sealed_credentials(&mut self, id: JobId, sealed: Option<String>) {
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.sealed_credentials = sealed;
+            self.dirty = true;
+        }
     }
 
     pub fn remove_credentials(

@@ -78,7 +78,7 @@ pub fn split_domain(name: &str) -> (&str, &str) {
 }
 
 /// The credentials of one job.
-#[derive(Clone, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
 pub struct CredentialStore {
     entries: BTreeMap<(AuthTarget, AuthScheme), Credential>,
 }
@@ -126,6 +126,11 @@ impl CredentialStore {
             && self.get(target, scheme).is_none()
             && self.get(AuthTarget::Proxy, scheme).is_some_and(Credential::is_implicit);
         own || from_proxy
+    }
+
+    /// Every credential, by target and scheme.
+    pub fn entries(&self) -> impl Iterator<Item = ((AuthTarget, AuthScheme), &Credential)> {
+        self.entries.iter().map(|(key, credential)| (*key, credential))
     }
 
     pub fn is_empty(&self) -> bool {

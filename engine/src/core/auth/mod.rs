@@ -3,6 +3,7 @@
 //! - [`credentials`]: `SetCredentials`: one credential per target and scheme, checked when set.
 //! - [`policy`]: when the logged-on user's credentials may answer (BITS 2.0's rule), and
 //!   which offered scheme answers.
+//! - [`seal`]: credentials at rest in the journal, sealed with the machine's key.
 //! - [`challenge`]: `WWW-Authenticate` / `Proxy-Authenticate` parsing (RFC 9110 §11).
 //! - [`exchange`]: the challenge-response state machine with one server or proxy.
 //! - [`basic`], [`digest`], [`ntlm`]: building the answer of each scheme (RFC 7617, RFC 7616,
@@ -17,6 +18,7 @@ pub mod digest;
 pub mod exchange;
 pub mod ntlm;
 pub mod policy;
+pub mod seal;
 
 use std::fmt;
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{PartFile, Queue, TIME_SLICE_DEFAULT};
 use crate::core::auth::credentials::CredentialStore;
+use crate::core::auth::seal::{MachineKey, unseal};
 use crate::core::event::Event;
 use crate::core::job::{Job, JobAccess};
 use crate::core::journal::{Journal, JournalJob};
@@ -35,6 +36,7 @@ impl Queue {
                     rate_limit_bps: job.rate_limit_bps,
                     owner: job.access.owner.clone(),
                     proxy: job.access.proxy.clone(),
+                    credentials: job.sealed_credentials.clone(),
                 })
                 .collect(),
         }
@@ -43,7 +45,14 @@ impl Queue {
     /// Rebuilds the queue at start-up. Deadlines in the past fire at the first
     /// `handle_timeout`; a wall clock that went backwards cannot stretch a deadline beyond
     /// its full length.
-    pub fn restore(journal: Journal, now: Duration, unix_now: Duration) -> Self {
+    /// Credentials come back only with the key they were sealed with; without it the job
+    /// has none (its next challenge fails as if none had been set).
+    pub fn restore(
+        journal: Journal,
+        now: Duration,
+        unix_now: Duration,
+        key: Option<&MachineKey>,
+    ) -> Self {
         let mut queue = Self {
             time_slice: TIME_SLICE_DEFAULT,
             next_job_id: journal.next_job_id.max(1),
@@ -78,9 +87,13 @@ impl Queue {
                 slice_started: None,
                 access: JobAccess {
                     owner: stored.owner,
-                    credentials: CredentialStore::default(),
+                    credentials: match (key, &stored.credentials) {
+                        (Some(key), Some(sealed)) => unseal(key, sealed).unwrap_or_default(),
+                        _ => CredentialStore::default(),
+                    },
                     proxy: stored.proxy,
                 },
+                sealed_credentials: stored.credentials,
             };
             queue.events.push(Event::Restored { job: job.id, state: job.state });
             queue.next_job_id = queue.next_job_id.max(job.id.0 + 1);

@@ -236,7 +236,7 @@ fn the_journal_round_trip_keeps_jobs_and_parks_active_ones_in_queued() {
     let unix = Duration::from_secs(1_700_000_000);
     let journal = queue.to_journal(5 * SECOND, unix);
     let decoded = Journal::decode(&journal.encode()).unwrap();
-    let mut restored = Queue::restore(decoded, Duration::ZERO, unix + 30 * SECOND);
+    let mut restored = Queue::restore(decoded, Duration::ZERO, unix + 30 * SECOND, None);
     let job = restored.job(id).unwrap();
     assert_eq!(
         (job.state, job.priority, job.files[0].durable.offset),
@@ -264,10 +264,10 @@ fn restored_timers_follow_the_wall_clock_but_never_grow() {
     let unix = Duration::from_secs(1_000_000);
     let journal = queue.to_journal(100 * SECOND, unix);
     // Down for 20 s: 40 s of the retry delay remain.
-    let restored = Queue::restore(journal.clone(), Duration::ZERO, unix + 20 * SECOND);
+    let restored = Queue::restore(journal.clone(), Duration::ZERO, unix + 20 * SECOND, None);
     assert_eq!(restored.job(id).unwrap().retry_at, Some(40 * SECOND));
     // The wall clock went back a day: the wait is capped at one full retry delay.
-    let restored = Queue::restore(journal, Duration::ZERO, unix - 86_400 * SECOND);
+    let restored = Queue::restore(journal, Duration::ZERO, unix - 86_400 * SECOND, None);
     assert_eq!(restored.job(id).unwrap().retry_at, Some(60 * SECOND));
 }
 
@@ -373,4 +373,30 @@ fn a_blocking_policy_parks_background_jobs_without_a_timer_and_spares_foreground
     for id in [background, waiting] {
         assert_eq!(queue.job(id).unwrap().state, JobState::Queued);
     }
+}
+
+#[test]
+fn credentials_come_back_from_the_journal_only_with_the_machine_key() {
+    use crate::core::auth::credentials::Credential;
+    use crate::core::auth::seal::{MachineKey, seal};
+    use crate::core::auth::{AuthScheme, AuthTarget};
+    let (mut queue, id) = queue_with_job(1, Priority::Normal);
+    queue.set_credentials(id, AuthTarget::Proxy, AuthScheme::Ntlm, Credential::implicit()).unwrap();
+    let key = MachineKey([9; 32]);
+    let credentials = queue.job(id).unwrap().access.credentials.clone();
+    queue.set_sealed_credentials(id, seal(&key, [3; 16], &credentials));
+    let unix = Duration::from_secs(1_700_000_000);
+    let encoded = queue.to_journal(SECOND, unix).encode();
+    let restore = |key: Option<&MachineKey>| {
+        let journal = Journal::decode(&encoded).unwrap();
+        Queue::restore(journal, Duration::ZERO, unix, key)
+            .job(id)
+            .unwrap()
+            .access
+            .credentials
+            .clone()
+    };
+    assert_eq!(restore(Some(&key)), credentials);
+    assert!(restore(Some(&MachineKey([1; 32]))).is_empty(), "another machine cannot read them");
+    assert!(restore(None).is_empty());
 }
