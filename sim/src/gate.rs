@@ -87,9 +87,21 @@ impl GateResult {
     /// requested again although already durable (0 for exact-offset resume), wall time.
     pub fn table(&self) -> String {
         let mut text = String::new();
+        let file_name = |path: &str| {
+            std::path::Path::new(path)
+                .file_name()
+                .map_or_else(|| path.to_owned(), |name| name.to_string_lossy().into_owned())
+        };
+        let width = self
+            .reports
+            .iter()
+            .map(|report| file_name(&report.scenario_path).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("scenario".len());
         let _ = writeln!(
             text,
-            "{:<34} {:>5} {:>5} {:>5} {:>11} {:>8} {:>12} {:>8}",
+            "{:<width$} {:>5} {:>5} {:>5} {:>11} {:>8} {:>12} {:>8}",
             "scenario", "runs", "pass", "fail", "sim p50", "resumes", "durable 2x", "wall"
         );
         let mut start = 0;
@@ -108,12 +120,10 @@ impl GateResult {
             let durable_twice: u64 =
                 group.iter().map(|report| report.summary.bytes_refetched_durable).sum();
             let wall: Duration = group.iter().map(|report| report.wall).sum();
-            let name = std::path::Path::new(path)
-                .file_name()
-                .map_or_else(|| path.as_str().into(), |name| name.to_string_lossy());
+            let name = file_name(path);
             let _ = writeln!(
                 text,
-                "{name:<34} {:>5} {:>5} {:>5} {:>10.3}s {resumes:>8} {durable_twice:>12} {:>7.2}s",
+                "{name:<width$} {:>5} {:>5} {:>5} {:>10.3}s {resumes:>8} {durable_twice:>12} {:>7.2}s",
                 group.len(),
                 group.len() - failed,
                 failed,
