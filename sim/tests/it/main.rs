@@ -8,6 +8,7 @@
 //!   and integrity (proptest; `PROPTEST_CASES` raises the case count), and the property is
 //!   shown failing for an engine that resumes one byte late.
 //! - `resume`: the resume scenarios resume, without refetching a durable byte.
+//! - `fetch`: `bitsim fetch` on real sockets through a real authenticating proxy.
 //! - `cli`: exit codes and messages of the `bitsim` binary.
 //!
 //! The golden traces are a separate test target, `snapshots/golden.rs`, so that the
@@ -18,6 +19,7 @@ mod bandwidth;
 mod cli;
 mod defects;
 mod determinism;
+mod fetch;
 mod links;
 mod properties;
 mod resume;

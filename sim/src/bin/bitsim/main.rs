@@ -86,6 +86,8 @@ enum Command {
         /// Where the engine keeps its journal.
         #[arg(long, default_value = ".bitsim-state")]
         state_dir: PathBuf,
+        #[command(flatten)]
+        access: fetch::AccessArgs,
     },
 }
 
@@ -126,8 +128,8 @@ fn main() -> ExitCode {
         Command::Profile { profile, scenario, seed, plot, print } => {
             profile_command(&profile, scenario.as_deref(), seed, plot.as_deref(), print)
         }
-        Command::Fetch { url, destination, state_dir } => {
-            fetch::fetch(&url, &destination, &state_dir)
+        Command::Fetch { url, destination, state_dir, access } => {
+            fetch::fetch(&url, &destination, &state_dir, &access)
         }
     };
     match result {
