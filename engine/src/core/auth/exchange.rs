@@ -293,3 +293,96 @@ fn strongest_digest(challenges: &[Challenge]) -> Result<DigestChallenge, String>
 fn stale_digest(challenges: &[Challenge]) -> Option<DigestChallenge> {
     strongest_digest(challenges).ok().filter(|challenge| challenge.stale)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::challenge::parse_challenges;
+    use super::super::credentials::{Credential, CredentialStore};
+    use super::super::policy::LogonPolicy;
+    use super::*;
+
+    fn store(scheme: AuthScheme) -> CredentialStore {
+        let mut store = CredentialStore::default();
+        store.set(AuthTarget::Server, scheme, Credential::explicit("alice", "pw-123456")).unwrap();
+        store
+    }
+
+    fn keys<'a>(store: &'a CredentialStore, policy: &'a LogonPolicy) -> Keys<'a> {
+        Keys {
+            situation: Situation {
+                policy,
+                store,
+                target: AuthTarget::Server,
+                owner_logged_on: false,
+                basic_over_http: true,
+            },
+            logon: None,
+            workstation: "BITSIM",
+            nonce: [5; 16],
+            unix_time: Duration::ZERO,
+        }
+    }
+
+    fn challenge(value: &str) -> Vec<Challenge> {
+        parse_challenges([value.as_bytes()])
+    }
+
+    const DIGEST: &str = r#"Digest realm="r", nonce="n1", qop="auth", algorithm=SHA-256"#;
+
+    #[test]
+    fn basic_answers_then_goes_with_every_request_until_rejected() {
+        let (store, policy) = (store(AuthScheme::Basic), LogonPolicy::default());
+        let keys = keys(&store, &policy);
+        let mut server = Authenticator::new(AuthTarget::Server);
+        assert_eq!(server.header(&keys, "GET", "/"), None, "nothing before a challenge");
+        let answer = server.on_challenge(&keys, &challenge(r#"Basic realm="r""#), "GET", "/");
+        assert!(answer.unwrap().starts_with("Basic "));
+        server.on_accepted();
+        assert!(server.header(&keys, "GET", "/b").unwrap().starts_with("Basic "));
+        let again = server.on_challenge(&keys, &challenge(r#"Basic realm="r""#), "GET", "/b");
+        assert!(again.unwrap_err().contains("rejected"));
+    }
+
+    #[test]
+    fn a_stale_digest_nonce_is_answered_a_wrong_password_is_not() {
+        let (store, policy) = (store(AuthScheme::Digest), LogonPolicy::default());
+        let keys = keys(&store, &policy);
+        let mut server = Authenticator::new(AuthTarget::Server);
+        let first = server.on_challenge(&keys, &challenge(DIGEST), "GET", "/").unwrap();
+        assert!(first.contains("nc=00000001") && first.contains(r#"nonce="n1""#), "{first}");
+        server.on_accepted();
+        assert!(server.header(&keys, "GET", "/").unwrap().contains("nc=00000002"));
+        let stale = format!(r#"{}, stale=true"#, DIGEST.replace("n1", "n2"));
+        let renewed = server.on_challenge(&keys, &challenge(&stale), "GET", "/").unwrap();
+        assert!(renewed.contains(r#"nonce="n2""#) && renewed.contains("nc=00000001"));
+        let refused = server.on_challenge(&keys, &challenge(DIGEST), "GET", "/");
+        assert!(refused.unwrap_err().contains("rejected"));
+    }
+
+    #[test]
+    fn ntlm_starts_over_on_a_new_connection() {
+        let (store, policy) = (store(AuthScheme::Ntlm), LogonPolicy::default());
+        let keys = keys(&store, &policy);
+        let mut server = Authenticator::new(AuthTarget::Server);
+        let negotiate = server.on_challenge(&keys, &challenge("NTLM"), "GET", "/").unwrap();
+        assert!(negotiate.starts_with("NTLM "));
+        // The connection closed before the challenge message: the handshake starts again.
+        server.on_new_connection();
+        let again = server.on_challenge(&keys, &challenge("NTLM"), "GET", "/").unwrap();
+        assert_eq!(again, negotiate);
+        let lost = server.on_challenge(&keys, &challenge("NTLM"), "GET", "/");
+        assert!(lost.unwrap_err().contains("challenge message never came"));
+    }
+
+    #[test]
+    fn a_refusal_explains_the_policy_without_secrets() {
+        let policy = LogonPolicy::default();
+        let store = CredentialStore::default();
+        let mut keys = keys(&store, &policy);
+        keys.situation.owner_logged_on = true;
+        keys.situation.target = AuthTarget::Proxy;
+        let mut proxy = Authenticator::new(AuthTarget::Proxy);
+        let refused = proxy.on_challenge(&keys, &challenge("NTLM"), "GET", "/").unwrap_err();
+        assert!(refused.contains("LmCompatibilityLevel is below 2"), "{refused}");
+    }
+}
