@@ -36,6 +36,10 @@ use crate::core::proxy::{Route, route};
 use crate::engine::{Inner, StopSignal};
 use crate::env::Env;
 
+mod pool;
+
+pub(crate) use self::pool::Pool;
+
 /// A request is answered with at most this many challenges before we give up: NTLM needs
 /// two with the proxy and two with the server, and a Digest nonce may go stale once each.
 const AUTH_ROUNDS_MAX: u32 = 6;
@@ -45,56 +49,6 @@ pub(crate) const REDIRECTS_MAX: u32 = 10;
 /// The body of a challenge or redirect is read and thrown away so the connection can carry
 /// the next request; a longer one is not worth the wait, and the connection is dropped.
 const DISCARDED_BODY_MAX: u64 = 64 << 10;
-
-/// At most this many idle connections wait for reuse: one background job and a few
-/// foreground ones each leave one behind.
-const POOL_IDLE_MAX: usize = 4;
-/// An idle connection older than this is closed rather than reused: servers close idle
-/// connections after a while (IIS after 120 s, Apache after 5 s), and a request sent on a
-/// connection the server is closing costs a resend.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Idle connections, kept for the next transfer of the same owner to the same peer. The
-/// owner is part of the key: a connection that NTLM or Negotiate authenticated for one user
-/// must never carry another user's requests (WinHTTP 5.1's isolation, KB 842773).
-#[derive(Default)]
-pub(crate) struct Pool {
-    idle: std::cell::RefCell<Vec<Idle>>,
-}
-
-struct Idle {
-    owner: String,
-    connection: Connection,
-    since: Duration,
-}
-
-impl Pool {
-    fn take(
-        &self,
-        owner: &str,
-        peer: &(String, u16),
-        now: Duration,
-        shared: bool,
-    ) -> Option<Connection> {
-        let mut idle = self.idle.borrow_mut();
-        idle.retain(|entry| {
-            now.saturating_sub(entry.since) < POOL_IDLE_TIMEOUT
-                && !entry.connection.sender.is_closed()
-        });
-        let index = idle
-            .iter()
-            .position(|entry| entry.connection.peer == *peer && (shared || entry.owner == owner))?;
-        Some(idle.remove(index).connection)
-    }
-
-    fn put(&self, owner: &str, connection: Connection, now: Duration) {
-        let mut idle = self.idle.borrow_mut();
-        if idle.len() >= POOL_IDLE_MAX {
-            idle.remove(0);
-        }
-        idle.push(Idle { owner: owner.to_owned(), connection, since: now });
-    }
-}
 
 /// Why a transfer step did not finish.
 pub(crate) enum Interrupt {

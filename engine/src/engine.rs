@@ -16,22 +16,21 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::EngineConfig;
-use crate::core::auth::credentials::Credential;
-use crate::core::auth::{AuthScheme, AuthTarget};
 use crate::core::defect::Defect;
 use crate::core::error::{ApiError, ErrorContext, JobError, TransferError};
 use crate::core::event::{Event, EventSink};
 use crate::core::hresult::Hresult;
 use crate::core::http::RemoteInfo;
 use crate::core::job::{JobId, JobProgress, OWNER_DEFAULT};
-use crate::core::proxy::ProxySettings;
 use crate::core::queue::{Queue, StartTransfer};
 use crate::core::resume::{Recovery, RestartReason, recover_part_file};
-use crate::core::state::{JobState, JobType, Priority};
+use crate::core::state::{JobState, Priority};
 use crate::core::throttle::{Limit, job_limit};
 use crate::env::{Env, FileIo, OpenMode, parent_dir};
 use crate::store::{StartError, Store};
 use crate::transfer::{self, Outcome};
+
+mod access;
 
 /// A handle to a running engine; clones share it.
 pub struct Engine<E: Env> {
@@ -249,51 +248,6 @@ impl<E: Env> Engine<E> {
         self.create_job_for(OWNER_DEFAULT, name).await
     }
 
-    /// `CreateJob` called by `owner`: the job answers NTLM and Negotiate challenges with that
-    /// user's logon credentials when the policy allows, and shares connections only with
-    /// that user's jobs.
-    pub async fn create_job_for(&self, owner: &str, name: &str) -> Result<JobId, ApiError> {
-        let id = self.inner.queue.borrow_mut().create_job(owner, name, JobType::Download)?;
-        self.inner.commit_api().await?;
-        Ok(id)
-    }
-
-    /// `SetCredentials`: `Credential::implicit()` (NULL user name and password) means the
-    /// owner's logon credentials.
-    pub async fn set_credentials(
-        &self,
-        job: JobId,
-        target: AuthTarget,
-        scheme: AuthScheme,
-        credential: Credential,
-    ) -> Result<(), ApiError> {
-        self.inner.queue.borrow_mut().set_credentials(job, target, scheme, credential)?;
-        self.inner.reseal(job);
-        self.inner.commit_api().await
-    }
-
-    /// `RemoveCredentials`.
-    pub async fn remove_credentials(
-        &self,
-        job: JobId,
-        target: AuthTarget,
-        scheme: AuthScheme,
-    ) -> Result<(), ApiError> {
-        self.inner.queue.borrow_mut().remove_credentials(job, target, scheme)?;
-        self.inner.reseal(job);
-        self.inner.commit_api().await
-    }
-
-    /// `SetProxySettings`.
-    pub async fn set_proxy_settings(
-        &self,
-        job: JobId,
-        settings: ProxySettings,
-    ) -> Result<(), ApiError> {
-        self.inner.queue.borrow_mut().set_proxy_settings(job, settings)?;
-        self.inner.commit_api().await
-    }
-
     /// `AddFile`.
     pub async fn add_file(
         &self,
@@ -483,17 +437,6 @@ impl<E: Env> Inner<E> {
     /// Monotonic time since start-up.
     pub(crate) fn now(&self) -> Duration {
         self.started_at.elapsed()
-    }
-
-    /// Seals the job's credentials again after a change, with a fresh nonce.
-    fn reseal(&self, job: JobId) {
-        let Some(key) = &self.config.credential_key else { return };
-        let mut nonce = [0; crate::core::auth::seal::NONCE_LEN];
-        self.env.random_bytes(&mut nonce);
-        let mut queue = self.queue.borrow_mut();
-        let Some(access) = queue.job(job).map(|job| &job.access) else { return };
-        let sealed = crate::core::auth::seal::seal(key, nonce, &access.credentials);
-        queue.set_sealed_credentials(job, sealed);
     }
 
     /// Tells the queue whether the bandwidth policy blocks background jobs right now.

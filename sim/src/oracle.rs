@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use bitsim_engine::core::http::RemoteUrl;
 use bitsim_engine::{Event, Hresult, JobId, JobState};
 
+use self::files::FileMap;
 use crate::book::JobBook;
 use crate::content::ContentKey;
 use crate::scenario::{ENGINE_HOST, Scenario};
@@ -19,6 +19,7 @@ use crate::traffic::{JobTimeline, Traffic};
 use crate::world::RunOutcome;
 
 pub mod bandwidth;
+mod files;
 pub mod schedule;
 pub mod security;
 
@@ -182,53 +183,6 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
     }
     violations.sort_by_key(|violation| violation.oracle);
     violations
-}
-
-/// Which job file each served URL belongs to (scenarios use each URL once).
-struct FileMap {
-    by_url: BTreeMap<(String, String), (JobId, usize)>,
-    by_file: BTreeMap<(JobId, usize), (String, String)>,
-}
-
-impl FileMap {
-    fn new(entries: &[TraceEntry]) -> Self {
-        let mut map = Self { by_url: BTreeMap::new(), by_file: BTreeMap::new() };
-        for entry in entries {
-            match &entry.event {
-                TraceEvent::Engine(Event::FileAdded { job, file, remote_name, .. }) => {
-                    if let Ok(url) = RemoteUrl::parse(remote_name) {
-                        map.insert((url.host, url.path_and_query), (*job, *file));
-                    }
-                }
-                // A redirect serves the file from where it points (the server says so).
-                TraceEvent::Sim(SimEvent::Served { path, location: Some(location), .. }) => {
-                    let Some(&owner) = map.by_url.get(&(entry.host.clone(), path.clone())) else {
-                        continue;
-                    };
-                    let absolute = if location.starts_with('/') {
-                        format!("http://{}{location}", entry.host)
-                    } else {
-                        location.clone()
-                    };
-                    if let Ok(url) = RemoteUrl::parse(&absolute) {
-                        map.by_url.insert((url.host, url.path_and_query), owner);
-                    }
-                }
-                _ => {}
-            }
-        }
-        map
-    }
-
-    fn insert(&mut self, key: (String, String), file: (JobId, usize)) {
-        self.by_url.insert(key.clone(), file);
-        self.by_file.insert(file, key);
-    }
-
-    /// Every URL that serves `file`: its remote name and where redirects sent it.
-    fn urls_of(&self, file: (JobId, usize)) -> impl Iterator<Item = &(String, String)> {
-        self.by_url.iter().filter(move |(_, owner)| **owner == file).map(|(url, _)| url)
-    }
 }
 
 /// What a completed file must hold: one version of the file at one URL.
