@@ -17,12 +17,70 @@ use bitsim_engine::core::defect::Defects;
 use crate::report::{Report, run_and_judge};
 use crate::scenario::Scenario;
 
+mod files;
+
 /// One scenario file to run.
 #[derive(Clone, Debug)]
 pub struct GateScenario {
     /// As the user named it; the replay line repeats it.
     pub path: String,
     pub scenario: Scenario,
+}
+
+/// One run of the gate: a scenario (by index) and a seed.
+#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
+pub struct Pair {
+    pub scenario: usize,
+    pub seed: u64,
+}
+
+/// `K/N`: this machine runs the K-th of N parts of the gate (1-based).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parsed =
+            text.split_once('/').and_then(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?)));
+        match parsed {
+            Some((index, count)) if count > 0 && (1..=count).contains(&index) => {
+                Ok(Self { index, count })
+            }
+            _ => Err(format!("`{text}`: a shard is K/N with 1 <= K <= N")),
+        }
+    }
+}
+
+/// Every (scenario, seed) pair in a fixed order, then this shard's part of them: pair i
+/// belongs to shard `i mod N + 1`. Round robin spreads each scenario's seeds, and so its
+/// cost, over every shard; the partition depends only on the list, so N machines given the
+/// same scenarios and seeds together run every pair exactly once.
+pub fn pairs(scenarios: usize, seeds: Range<u64>, shard: Option<Shard>) -> Vec<Pair> {
+    let all =
+        (0..scenarios).flat_map(|scenario| seeds.clone().map(move |seed| Pair { scenario, seed }));
+    match shard {
+        None => all.collect(),
+        Some(Shard { index, count }) => all
+            .enumerate()
+            .filter(|(i, _)| (*i as u64) % u64::from(count) == u64::from(index - 1))
+            .map(|(_, pair)| pair)
+            .collect(),
+    }
+}
+
+/// How the gate runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    pub defects: Defects,
+    /// Worker threads (at least one).
+    pub workers: usize,
+    /// Run every pair twice and fail on any difference between the traces.
+    pub check_determinism: bool,
 }
 
 /// Every report, in (scenario, seed) order.
@@ -41,18 +99,33 @@ pub fn run(
     workers: usize,
     on_report: impl Fn(&Report) + Sync,
 ) -> GateResult {
-    let pairs: Vec<(usize, u64)> = (0..scenarios.len())
-        .flat_map(|index| seeds.clone().map(move |seed| (index, seed)))
-        .collect();
+    let pairs = pairs(scenarios.len(), seeds, None);
+    let options = Options { defects, workers, check_determinism: false };
+    run_pairs(scenarios, &pairs, &options, on_report)
+}
+
+/// Runs the given pairs on `options.workers` threads; `on_report` sees each report as it
+/// finishes (in completion order).
+pub fn run_pairs(
+    scenarios: &[GateScenario],
+    pairs: &[Pair],
+    options: &Options,
+    on_report: impl Fn(&Report) + Sync,
+) -> GateResult {
+    let (defects, workers) = (options.defects, options.workers);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Report>>> = Mutex::new(vec![None; pairs.len()]);
     let started = crate::report::stopwatch();
     let work = || {
         loop {
             let slot = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(index, seed)) = pairs.get(slot) else { break };
+            let Some(&Pair { scenario: index, seed }) = pairs.get(slot) else { break };
             let GateScenario { path, scenario } = &scenarios[index];
-            let report = run_and_judge(scenario, path, seed, defects);
+            let mut report = run_and_judge(scenario, path, seed, defects);
+            if options.check_determinism {
+                let again = run_and_judge(scenario, path, seed, defects);
+                report.rerun_hash = Some(again.outcome.trace.hash());
+            }
             on_report(&report);
             results.lock().expect("no worker panics while holding the lock")[slot] = Some(report);
         }
@@ -141,9 +214,8 @@ impl GateResult {
             self.wall.as_secs_f64()
         );
         for report in self.failures() {
-            let oracles: Vec<&str> =
-                report.failed_oracles().iter().map(|oracle| oracle.name()).collect();
-            let _ = writeln!(text, "FAIL [{}] {}", oracles.join(", "), report.replay_command());
+            let names = report.failure_names();
+            let _ = writeln!(text, "FAIL [{}] {}", names.join(", "), report.replay_command());
         }
         text
     }
@@ -169,7 +241,30 @@ pub fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_seeds;
+    use super::*;
+
+    #[test]
+    fn shards_together_cover_every_pair_exactly_once() {
+        let all = pairs(7, 3..40, None);
+        for count in [1, 2, 4, 5] {
+            let mut together: Vec<Pair> = (1..=count)
+                .flat_map(|index| pairs(7, 3..40, Some(Shard { index, count })))
+                .collect();
+            together.sort();
+            assert_eq!(together, all, "{count} shards");
+        }
+        let sizes: Vec<usize> =
+            (1..=4).map(|index| pairs(7, 3..40, Some(Shard { index, count: 4 })).len()).collect();
+        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
+    }
+
+    #[test]
+    fn shards_parse_as_k_of_n() {
+        assert_eq!("2/4".parse(), Ok(Shard { index: 2, count: 4 }));
+        for bad in ["0/4", "5/4", "1/0", "2", "a/b"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn seeds_are_half_open_ranges_or_single_numbers() {

@@ -95,11 +95,29 @@ pub struct Report {
     pub summary: Summary,
     /// Wall-clock time of the run (not part of the trace).
     pub wall: Duration,
+    /// The trace hash of a second run of the same scenario and seed, when the gate checks
+    /// determinism: it must equal this run's.
+    pub rerun_hash: Option<u64>,
 }
 
 impl Report {
     pub fn passed(&self) -> bool {
-        self.violations.is_empty()
+        self.violations.is_empty() && self.deterministic()
+    }
+
+    /// False when a second run with the same seed gave another trace.
+    pub fn deterministic(&self) -> bool {
+        self.rerun_hash.is_none_or(|hash| hash == self.outcome.trace.hash())
+    }
+
+    /// What failed: the oracles, and `determinism` when a rerun differed.
+    pub fn failure_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> =
+            self.failed_oracles().iter().map(|oracle| oracle.name()).collect();
+        if !self.deterministic() {
+            names.push("determinism");
+        }
+        names
     }
 
     /// The distinct oracles that failed, in a fixed order.
@@ -218,7 +236,15 @@ pub fn run_and_judge(
         }
     };
     let summary = Summary::of(&outcome);
-    Report { scenario_path: scenario_path.to_owned(), seed, outcome, violations, summary, wall }
+    Report {
+        scenario_path: scenario_path.to_owned(),
+        seed,
+        outcome,
+        violations,
+        summary,
+        wall,
+        rerun_hash: None,
+    }
 }
 
 /// Wall-clock time for reports. The only reading of the real clock in the simulator: it

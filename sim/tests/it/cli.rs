@@ -113,3 +113,39 @@ fn unknown_seeds_syntax_is_bad_input() {
     let output = bitsim(&["gate", "--seeds", "ten"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn gate_writes_junit_with_one_case_per_pair_and_json() {
+    let failing = TempScenario::new(
+        "junit-fails.toml",
+        &clean_download_expecting(r#"expect = { state = "ERROR", error = "0x80190194" }"#),
+    );
+    let dir = std::env::temp_dir().join(format!("bitsim-junit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (junit, json) = (dir.join("gate.xml"), dir.join("gate.json"));
+    let output = bitsim(&[
+        "gate",
+        "scenarios/clean-download.toml",
+        failing.path(),
+        "--seeds",
+        "0..3",
+        "--check-determinism",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stdout));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let document =
+        roxmltree::Document::parse(&xml).unwrap_or_else(|error| panic!("{error}: {xml}"));
+    let cases: Vec<_> =
+        document.descendants().filter(|node| node.has_tag_name("testcase")).collect();
+    assert_eq!(cases.len(), 6, "{xml}");
+    let failures = document.descendants().filter(|node| node.has_tag_name("failure")).count();
+    assert_eq!(failures, 3, "{xml}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!((report["runs"].as_u64(), report["failed"].as_u64()), (Some(6), Some(3)));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -73,3 +73,15 @@ duration = "3s"
     let still_net = |seed| run(&still, &RunConfig { seed, ..RunConfig::default() }).net;
     assert!(still_net(3) == still_net(4), "without jitter the seed must not move the links");
 }
+
+#[test]
+fn a_rerun_with_another_trace_fails_the_determinism_check() {
+    let (path, scenario) = scenario("clean-download");
+    let mut report = bitsim::report::run_and_judge(&scenario, &path, 2, Default::default());
+    let hash = report.outcome.trace.hash();
+    report.rerun_hash = Some(hash);
+    assert!(report.passed());
+    report.rerun_hash = Some(hash ^ 1);
+    assert!(!report.passed());
+    assert_eq!(report.failure_names(), vec!["determinism"]);
+}

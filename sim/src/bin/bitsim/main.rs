@@ -57,6 +57,18 @@ enum Command {
         /// Worker threads (default: one per core).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Run only part K of N of the (scenario, seed) pairs, so N machines share the gate.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<gate::Shard>,
+        /// Run every pair twice; any difference between the two traces fails it.
+        #[arg(long)]
+        check_determinism: bool,
+        /// Write the results as JUnit XML (one test case per scenario and seed).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write the results as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
         #[command(flatten)]
         defects: DefectArgs,
     },
@@ -124,7 +136,19 @@ fn main() -> ExitCode {
         Command::Run { scenario, seed, trace, verbose, defects } => {
             run(&scenario, seed, trace.as_deref(), verbose, &defects)
         }
-        Command::Gate { scenarios, seeds, jobs, defects } => gate(scenarios, seeds, jobs, &defects),
+        Command::Gate {
+            scenarios,
+            seeds,
+            jobs,
+            shard,
+            check_determinism,
+            junit,
+            json,
+            defects,
+        } => {
+            let files = GateFiles { junit, json };
+            gate(scenarios, seeds, (jobs, shard, check_determinism), &files, &defects)
+        }
         Command::Profile { profile, scenario, seed, plot, print } => {
             profile_command(&profile, scenario.as_deref(), seed, plot.as_deref(), print)
         }
@@ -161,10 +185,17 @@ fn run(
     Ok(if report.passed() { EXIT_PASS } else { EXIT_FAIL })
 }
 
+/// Where `bitsim gate` writes results besides the terminal.
+struct GateFiles {
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+}
+
 fn gate(
     paths: Vec<PathBuf>,
     seeds: std::ops::Range<u64>,
-    jobs: Option<usize>,
+    (jobs, shard, check_determinism): (Option<usize>, Option<gate::Shard>, bool),
+    files: &GateFiles,
     defects: &DefectArgs,
 ) -> anyhow::Result<u8> {
     let paths = if paths.is_empty() { scenario_files(Path::new(SCENARIO_DIR))? } else { paths };
@@ -176,14 +207,28 @@ fn gate(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let workers =
         jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pairs = gate::pairs(scenarios.len(), seeds.clone(), shard);
+    let part = shard.map_or_else(String::new, |s| {
+        format!(", shard {}/{}: {} runs", s.index, s.count, pairs.len())
+    });
+    let twice = if check_determinism { ", each twice" } else { "" };
     println!(
-        "bitsim gate: {} scenarios x seeds {}..{} on {workers} threads",
+        "bitsim gate: {} scenarios x seeds {}..{}{part}{twice} on {workers} threads",
         scenarios.len(),
         seeds.start,
         seeds.end
     );
-    let result = gate::run(&scenarios, seeds, defects.defects()?, workers, |_| {});
+    let options = gate::Options { defects: defects.defects()?, workers, check_determinism };
+    let result = gate::run_pairs(&scenarios, &pairs, &options, |_| {});
     print!("{}", result.table());
+    if let Some(path) = &files.junit {
+        std::fs::write(path, result.junit())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &files.json {
+        std::fs::write(path, result.json())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(if result.passed() { EXIT_PASS } else { EXIT_FAIL })
 }
 
