@@ -12,6 +12,7 @@
 //! - [`cross`]: the user's own bulk traffic over the same links.
 //! - [`origin`]: HTTP servers with deterministic content and field-seen misbehaviours.
 //! - [`proxy`]: forward proxies that may demand credentials (407).
+//! - [`artifact`]: a failing run as one self-contained file that `bitsim run` replays.
 //! - [`app`]: the client program beside the engine (creates, completes, reads back).
 //! - [`auth`]: the servers' side of HTTP authentication: challenges, verification, what credentials arrived.
 //! - [`env`]: `TurmoilEnv`, the engine's `Env` on simulated sockets and disk.
@@ -31,6 +32,7 @@
 //! threads inside a simulation, every `select!` biased; `clippy.toml` enforces the bans.
 
 pub mod app;
+pub mod artifact;
 pub mod auth;
 pub mod book;
 pub mod content;

@@ -149,3 +149,25 @@ fn gate_writes_junit_with_one_case_per_pair_and_json() {
     assert_eq!((report["runs"].as_u64(), report["failed"].as_u64()), (Some(6), Some(3)));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_failing_gate_run_leaves_an_artifact_that_replays_the_same_failure() {
+    let failing = TempScenario::new(
+        "artifact-fails.toml",
+        &clean_download_expecting(r#"expect = { state = "ERROR", error = "0x80190194" }"#),
+    );
+    let dir = std::env::temp_dir().join(format!("bitsim-artifacts-{}", std::process::id()));
+    let output =
+        bitsim(&["gate", failing.path(), "--seeds", "3", "--artifacts", dir.to_str().unwrap()]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let artifact = dir.join("artifact-fails-seed3.toml");
+    assert!(stdout.contains(&format!("ARTIFACT bitsim run {}", artifact.display())), "{stdout}");
+    // The artifact is self-contained: the scenario file is gone, the replay still works.
+    drop(failing);
+    let replay = bitsim(&["run", artifact.to_str().unwrap()]);
+    let replayed = text(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(1), "{replayed}");
+    assert!(replayed.contains("artifact  reproduced: [expected-outcome]"), "{replayed}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use bitsim::artifact::Artifact;
 use bitsim::gate::{self, GateScenario};
 use bitsim::report::run_and_judge;
 use bitsim::scenario::Scenario;
@@ -36,9 +37,11 @@ struct Cli {
 enum Command {
     /// Run one scenario with one seed; print the verdict, figures and the replay line.
     Run {
+        /// A scenario, or a failure artifact (which brings its own seed and defects).
         scenario: PathBuf,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        /// The seed (default 0; an artifact's own seed unless given).
+        #[arg(long)]
+        seed: Option<u64>,
         /// Write the trace as JSON Lines (one event per line, simulated time first).
         #[arg(long)]
         trace: Option<PathBuf>,
@@ -69,6 +72,9 @@ enum Command {
         /// Write the results as JSON.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Where each failing run's artifact goes (`bitsim run` replays it).
+        #[arg(long, value_name = "DIR", default_value = "target/bitsim-failures")]
+        artifacts: PathBuf,
         #[command(flatten)]
         defects: DefectArgs,
     },
@@ -103,7 +109,7 @@ enum Command {
     },
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 struct DefectArgs {
     /// Switch on a deliberate engine bug (builds with the `defects` feature only).
     #[arg(long = "defect", value_name = "NAME")]
@@ -144,9 +150,10 @@ fn main() -> ExitCode {
             check_determinism,
             junit,
             json,
+            artifacts,
             defects,
         } => {
-            let files = GateFiles { junit, json };
+            let files = GateFiles { junit, json, artifacts };
             gate(scenarios, seeds, (jobs, shard, check_determinism), &files, &defects)
         }
         Command::Profile { profile, scenario, seed, plot, print } => {
@@ -167,13 +174,23 @@ fn main() -> ExitCode {
 
 fn run(
     path: &Path,
-    seed: u64,
+    seed: Option<u64>,
     trace: Option<&Path>,
     verbose: bool,
     defects: &DefectArgs,
 ) -> anyhow::Result<u8> {
-    let scenario = Scenario::load(path)?;
-    let report = run_and_judge(&scenario, &path.display().to_string(), seed, defects.defects()?);
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {label}"))?;
+    let artifact = Artifact::parse(&text, &label).map_err(anyhow::Error::msg)?;
+    let (scenario, seed, defects, shown) = match &artifact {
+        Some(artifact) => {
+            let scenario = Scenario::parse(&artifact.scenario, &format!("{label} (its scenario)"))?;
+            let defects = DefectArgs { names: artifact.defects.clone() };
+            (scenario, seed.unwrap_or(artifact.seed), defects, artifact.scenario_path.clone())
+        }
+        None => (Scenario::parse(&text, &label)?, seed.unwrap_or(0), defects.clone(), label),
+    };
+    let report = run_and_judge(&scenario, &shown, seed, defects.defects()?);
     if let Some(trace_path) = trace {
         std::fs::write(trace_path, report.outcome.trace.jsonl())
             .with_context(|| format!("cannot write {}", trace_path.display()))?;
@@ -182,6 +199,23 @@ fn run(
         print!("{}", report.outcome.trace.compact());
     }
     print!("{}", report.render(&scenario));
+    if let Some(artifact) = &artifact {
+        if artifact.reproduced_by(&report) {
+            println!(
+                "artifact  reproduced: [{}] failed again with trace fnv64 {}",
+                artifact.failed.join(", "),
+                artifact.trace_fnv64
+            );
+        } else {
+            println!(
+                "artifact  NOT reproduced: it recorded [{}] with trace fnv64 {} (built from {}, this is {})",
+                artifact.failed.join(", "),
+                artifact.trace_fnv64,
+                artifact.commit,
+                bitsim::artifact::COMMIT
+            );
+        }
+    }
     Ok(if report.passed() { EXIT_PASS } else { EXIT_FAIL })
 }
 
@@ -189,6 +223,7 @@ fn run(
 struct GateFiles {
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
+    artifacts: PathBuf,
 }
 
 fn gate(
@@ -221,6 +256,25 @@ fn gate(
     let options = gate::Options { defects: defects.defects()?, workers, check_determinism };
     let result = gate::run_pairs(&scenarios, &pairs, &options, |_| {});
     print!("{}", result.table());
+    let sources: Vec<String> = paths
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for (written, report) in result.failures().enumerate() {
+        if written == 0 {
+            std::fs::create_dir_all(&files.artifacts)
+                .with_context(|| format!("cannot create {}", files.artifacts.display()))?;
+        }
+        let index =
+            scenarios.iter().position(|s| s.path == report.scenario_path).expect("a gate scenario");
+        let path = Artifact::path_for(&files.artifacts, report);
+        let artifact = Artifact::new(report, &sources[index], &defects.names, &path);
+        std::fs::write(&path, artifact.to_toml())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("ARTIFACT {}", artifact.replay);
+    }
     if let Some(path) = &files.junit {
         std::fs::write(path, result.junit())
             .with_context(|| format!("cannot write {}", path.display()))?;
