@@ -132,7 +132,7 @@ expect = { state = "ERROR", error = "0x80190194" }
         let replayed = Scenario::parse(&read.scenario, "replay").unwrap();
         let again = run_and_judge(&replayed, &read.scenario_path, read.seed, Default::default());
         assert!(read.reproduced_by(&again));
-        let mut other = read.clone();
+        let mut other = read;
         other.trace_fnv64 = "0".repeat(16);
         assert!(!other.reproduced_by(&again), "another trace is not a reproduction");
         assert_eq!(Artifact::parse(FAILING, "s.toml"), Ok(None), "a scenario is not an artifact");
