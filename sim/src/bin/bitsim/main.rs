@@ -219,6 +219,58 @@ fn run(
     Ok(if report.passed() { EXIT_PASS } else { EXIT_FAIL })
 }
 
+/// The gate's progress: a bar on a terminal; otherwise a plain line at every tenth of the
+/// runs, so CI logs show progress without a line per run.
+enum Progress {
+    Bar { bar: indicatif::ProgressBar, failed: std::sync::atomic::AtomicU64 },
+    Lines { total: u64, done: std::sync::atomic::AtomicU64, failed: std::sync::atomic::AtomicU64 },
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        use std::io::IsTerminal as _;
+        if !std::io::stderr().is_terminal() {
+            return Self::Lines { total, done: 0.into(), failed: 0.into() };
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        let style = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} runs, {msg} [{elapsed} elapsed, {eta} left]",
+        )
+        .expect("a valid template");
+        bar.set_style(style);
+        bar.set_message("0 failed");
+        Self::Bar { bar, failed: 0.into() }
+    }
+
+    fn on_report(&self, report: &bitsim::report::Report) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self {
+            Self::Bar { bar, failed } => {
+                if !report.passed() {
+                    bar.set_message(format!("{} failed", failed.fetch_add(1, Relaxed) + 1));
+                }
+                bar.inc(1);
+            }
+            Self::Lines { total, done, failed } => {
+                if !report.passed() {
+                    failed.fetch_add(1, Relaxed);
+                }
+                let done = done.fetch_add(1, Relaxed) + 1;
+                let step = (total / 10).max(1);
+                if done % step == 0 || done == *total {
+                    eprintln!("gate: {done}/{total} runs, {} failed", failed.load(Relaxed));
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Self::Bar { bar, .. } = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// Where `bitsim gate` writes results besides the terminal.
 struct GateFiles {
     junit: Option<PathBuf>,
@@ -254,7 +306,9 @@ fn gate(
         seeds.end
     );
     let options = gate::Options { defects: defects.defects()?, workers, check_determinism };
-    let result = gate::run_pairs(&scenarios, &pairs, &options, |_| {});
+    let progress = Progress::new(pairs.len() as u64);
+    let result = gate::run_pairs(&scenarios, &pairs, &options, |report| progress.on_report(report));
+    progress.finish();
     print!("{}", result.table());
     let sources: Vec<String> = paths
         .iter()
