@@ -87,36 +87,7 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
     let recorder = Recorder::default();
     let ledger = Rc::new(RefCell::new(DiskLedger::default()));
     let net = build_net(scenario, config.seed);
-    for server in scenario.servers.iter().map(|server| server.get_ref()) {
-        let gate = gatekeeper(scenario, server.auth.as_ref(), &server.name, config.seed);
-        let epoch = scenario.epoch_unix_secs();
-        let origin = Rc::new(Origin::new(server, config.seed, epoch, recorder.clone(), gate));
-        let (recorder, boots, net) = (recorder.clone(), Rc::new(Cell::new(0)), net.clone());
-        sim.host(server.name.as_str(), move || {
-            let (origin, recorder, boots) = (origin.clone(), recorder.clone(), boots.clone());
-            let net = net.clone();
-            async move {
-                boots.set(boots.get() + 1);
-                recorder.record(origin.name(), SimEvent::Booted { boot: boots.get() });
-                origin.serve(net).await
-            }
-        });
-    }
-    for proxy in scenario.proxies.iter().map(|proxy| proxy.get_ref()) {
-        let gate = gatekeeper(scenario, proxy.auth.as_ref(), &proxy.name, config.seed);
-        let proxy = Rc::new(ForwardProxy::new(&proxy.name, proxy.port, gate, recorder.clone()));
-        let (recorder, boots, net) = (recorder.clone(), Rc::new(Cell::new(0)), net.clone());
-        let name = proxy.name().to_owned();
-        sim.host(name.as_str(), move || {
-            let (proxy, recorder, boots, net) =
-                (proxy.clone(), recorder.clone(), boots.clone(), net.clone());
-            async move {
-                boots.set(boots.get() + 1);
-                recorder.record(proxy.name(), SimEvent::Booted { boot: boots.get() });
-                proxy.serve(net).await
-            }
-        });
-    }
+    host_servers_and_proxies(&mut sim, scenario, config.seed, (&recorder, &net));
     if !scenario.cross_traffic.is_empty() {
         let net = net.clone();
         sim.host(CROSS_HOST, move || cross::serve(net.clone()));
@@ -162,6 +133,46 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
     outcome.disk = ledger.take();
     outcome.net = net.report();
     outcome
+}
+
+/// Puts every origin server and proxy of the scenario on its own host. Each host counts its
+/// boots, so a restarted server says so in the trace.
+fn host_servers_and_proxies(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Scenario,
+    seed: u64,
+    (recorder, net): (&Recorder, &Net),
+) {
+    for server in scenario.servers.iter().map(|server| server.get_ref()) {
+        let gate = gatekeeper(scenario, server.auth.as_ref(), &server.name, seed);
+        let epoch = scenario.epoch_unix_secs();
+        let origin = Rc::new(Origin::new(server, seed, epoch, recorder.clone(), gate));
+        let (recorder, boots, net) = (recorder.clone(), Rc::new(Cell::new(0)), net.clone());
+        sim.host(server.name.as_str(), move || {
+            let (origin, recorder, boots) = (origin.clone(), recorder.clone(), boots.clone());
+            let net = net.clone();
+            async move {
+                boots.set(boots.get() + 1);
+                recorder.record(origin.name(), SimEvent::Booted { boot: boots.get() });
+                origin.serve(net).await
+            }
+        });
+    }
+    for proxy in scenario.proxies.iter().map(|proxy| proxy.get_ref()) {
+        let gate = gatekeeper(scenario, proxy.auth.as_ref(), &proxy.name, seed);
+        let proxy = Rc::new(ForwardProxy::new(&proxy.name, proxy.port, gate, recorder.clone()));
+        let (recorder, boots, net) = (recorder.clone(), Rc::new(Cell::new(0)), net.clone());
+        let name = proxy.name().to_owned();
+        sim.host(name.as_str(), move || {
+            let (proxy, recorder, boots, net) =
+                (proxy.clone(), recorder.clone(), boots.clone(), net.clone());
+            async move {
+                boots.set(boots.get() + 1);
+                recorder.record(proxy.name(), SimEvent::Booted { boot: boots.get() });
+                proxy.serve(net).await
+            }
+        });
+    }
 }
 
 /// The scenario's links, each direction with its own jitter generator drawn from the seed.
