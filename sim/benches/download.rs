@@ -5,6 +5,8 @@
 //! - `download-100mb.toml`: 100 MB with three link drops and a power loss (resume path).
 //! - `link-100mb-10mbit.toml`: 100 MB over a shaped 10 Mbit/s link (the link model at speed).
 //! - `link-1mb-56kbit.toml`: 1 MB over a shaped 56 kbit/s link (slow-link step cost).
+//! - `idle-retry-600s.toml`: 25 minutes of an unreachable server, waited out on 600 s retry
+//!   timers (the cost of idle simulated time).
 
 use std::path::Path;
 
@@ -15,8 +17,12 @@ use bitsim_engine::core::defect::Defects;
 /// Runs per measurement: the median of five is stable to a few percent on a noisy 2-core box.
 const RUNS: usize = 5;
 
-const WORKLOADS: [&str; 3] =
-    ["download-100mb.toml", "link-100mb-10mbit.toml", "link-1mb-56kbit.toml"];
+const WORKLOADS: [&str; 4] = [
+    "download-100mb.toml",
+    "link-100mb-10mbit.toml",
+    "link-1mb-56kbit.toml",
+    "idle-retry-600s.toml",
+];
 
 fn main() {
     println!(
