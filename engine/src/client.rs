@@ -28,11 +28,12 @@ use crate::core::defect::Defect;
 use crate::core::error::{TransferError, TransportFailure};
 use crate::core::event::Event;
 use crate::core::hresult::Hresult;
-use crate::core::http::{
-    Redirect, RemoteUrl, auth_failure, follow_redirect, resend_on_new_connection,
-};
+use crate::core::http::{RemoteUrl, resend_on_new_connection};
 use crate::core::job::{JobAccess, JobId};
 use crate::core::proxy::{Route, route};
+use crate::core::request::{
+    AUTH_ROUNDS_MAX, Redirect, auth_failure, challenged, credentials_reach, follow_redirect,
+};
 use crate::engine::{Inner, StopSignal};
 use crate::env::Env;
 
@@ -40,12 +41,6 @@ mod pool;
 
 pub(crate) use self::pool::Pool;
 
-/// A request is answered with at most this many challenges before we give up: NTLM needs
-/// two with the proxy and two with the server, and a Digest nonce may go stale once each.
-const AUTH_ROUNDS_MAX: u32 = 6;
-/// WinHTTP follows at most ten redirects by default
-/// (`WINHTTP_OPTION_MAX_HTTP_AUTOMATIC_REDIRECTS`).
-pub(crate) const REDIRECTS_MAX: u32 = 10;
 /// The body of a challenge or redirect is read and thrown away so the connection can carry
 /// the next request; a longer one is not worth the wait, and the connection is dropped.
 const DISCARDED_BODY_MAX: u64 = 64 << 10;
@@ -175,13 +170,7 @@ impl<E: Env> Client<E> {
                 route(&self.access.proxy, &self.inner.config.proxy_environment, &self.url.host)?;
             let response = self.send_once(&method, ask, &route, &mut pending).await?;
             let status = response.status().as_u16();
-            let via_proxy = matches!(route, Route::Proxy { .. });
-            let target = match status {
-                407 if via_proxy => Some(AuthTarget::Proxy),
-                401 => Some(AuthTarget::Server),
-                _ => None,
-            };
-            if let Some(target) = target {
+            if let Some(target) = challenged(status, matches!(route, Route::Proxy { .. })) {
                 rounds += 1;
                 let header = self.answer(target, &route, &method, response.headers(), rounds)?;
                 self.discard_body(response).await?;
@@ -239,7 +228,7 @@ impl<E: Env> Client<E> {
         if rounds > AUTH_ROUNDS_MAX {
             return Err(auth_failure(target, &whom, "too many challenges for one request"));
         }
-        if target == AuthTarget::Server && !self.credentials_reach(&self.url) {
+        if target == AuthTarget::Server && !self.credentials_reach() {
             return Err(auth_failure(
                 target,
                 &whom,
@@ -263,11 +252,10 @@ impl<E: Env> Client<E> {
             .map_err(|why| auth_failure(target, &whom, &why))
     }
 
-    /// Server credentials go to the remote name's host and port only, never to where a
-    /// redirect leads.
-    fn credentials_reach(&self, url: &RemoteUrl) -> bool {
-        let same = url.host == self.origin.host && url.port == self.origin.port;
-        same || self.inner.config.defects.contains(Defect::CredentialsAcrossRedirect)
+    /// Whether the job's server credentials may go where requests go now.
+    fn credentials_reach(&self) -> bool {
+        credentials_reach(&self.origin, &self.url)
+            || self.inner.config.defects.contains(Defect::CredentialsAcrossRedirect)
     }
 
     /// The request line's target: origin-form to a server, absolute-form to a proxy.
@@ -311,7 +299,7 @@ impl<E: Env> Client<E> {
                     self.proxy_auth.header(&keys, method.as_str(), &uri)
                 });
             }
-            if self.credentials_reach(&self.url) {
+            if self.credentials_reach() {
                 headers[1] = pending[1].take().or_else(|| {
                     let keys = keys(&self.inner, &self.access, AuthTarget::Server);
                     self.server_auth.header(&keys, method.as_str(), &uri)

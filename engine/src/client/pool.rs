@@ -3,18 +3,10 @@
 use std::time::Duration;
 
 use super::Connection;
+use crate::core::request::{POOL_IDLE_MAX, POOL_IDLE_TIMEOUT, connection_reusable};
 
-/// At most this many idle connections wait for reuse: one background job and a few
-/// foreground ones each leave one behind.
-const POOL_IDLE_MAX: usize = 4;
-/// An idle connection older than this is closed rather than reused: servers close idle
-/// connections after a while (IIS after 120 s, Apache after 5 s), and a request sent on a
-/// connection the server is closing costs a resend.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Idle connections, kept for the next transfer of the same owner to the same peer. The
-/// owner is part of the key: a connection that NTLM or Negotiate authenticated for one user
-/// must never carry another user's requests (WinHTTP 5.1's isolation, KB 842773).
+/// Idle connections, kept for the next transfer of the same owner to the same peer; which
+/// one may be taken is `core::request::connection_reusable`'s call.
 #[derive(Default)]
 pub(crate) struct Pool {
     idle: std::cell::RefCell<Vec<Idle>>,
@@ -39,9 +31,11 @@ impl Pool {
             now.saturating_sub(entry.since) < POOL_IDLE_TIMEOUT
                 && !entry.connection.sender.is_closed()
         });
-        let index = idle
-            .iter()
-            .position(|entry| entry.connection.peer == *peer && (shared || entry.owner == owner))?;
+        let index = idle.iter().position(|entry| {
+            let owner_ok =
+                shared || connection_reusable(&entry.owner, owner, now.saturating_sub(entry.since));
+            entry.connection.peer == *peer && owner_ok
+        })?;
         Some(idle.remove(index).connection)
     }
 

@@ -13,9 +13,8 @@ use http::header::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::auth::AuthTarget;
 use super::defect::{Defect, Defects};
-use super::error::{ApiError, ErrorContext, TransferError, TransportFailure};
+use super::error::{ApiError, TransferError, TransportFailure};
 use super::hresult::Hresult;
 
 /// A remote name may be at most this long (spec §2.5, RemoteName: 2,200 characters).
@@ -177,67 +176,6 @@ pub fn plan_get(remote: &RemoteInfo, offset: u64, defects: Defects) -> Option<Ge
         return Some(GetPlan { range: None, if_range: None });
     }
     Some(GetPlan { range: Some(offset..end), if_range: remote.validators.if_range() })
-}
-
-/// What to do with a response that may be a redirect.
-#[derive(Clone, Debug, Eq, PartialEq)]
-pub enum Redirect {
-    /// Not a redirect: the response is the answer.
-    None,
-    /// Send the request again to this URL.
-    To(RemoteUrl),
-    /// A redirect we cannot follow.
-    Refused(TransferError),
-}
-
-/// WinHTTP follows redirects on its own, and so does BITS 2.0 (redirect policies arrived
-/// with BITS 3.0): 301, 302, 303, 307 and 308 with a `Location` we can reach. The method
-/// stays (a HEAD stays a HEAD). `followed` is how many this request has followed already.
-pub fn follow_redirect(
-    status: u16,
-    headers: &HeaderMap,
-    current: &RemoteUrl,
-    followed: u32,
-) -> Redirect {
-    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
-        return Redirect::None;
-    }
-    let refuse = |detail: String| {
-        Redirect::Refused(TransferError::remote(Hresult::WINHTTP_REDIRECT_FAILED, detail))
-    };
-    if followed >= crate::client::REDIRECTS_MAX {
-        return refuse(format!("more than {} redirects", crate::client::REDIRECTS_MAX));
-    }
-    let Some(location) = headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok()) else {
-        return Redirect::Refused(status_error(status));
-    };
-    let absolute = if location.starts_with('/') && !location.starts_with("//") {
-        format!("http://{}{location}", current.authority)
-    } else {
-        location.to_owned()
-    };
-    match RemoteUrl::parse(&absolute) {
-        Ok(url) => Redirect::To(url),
-        Err(error) => {
-            refuse(format!("HTTP {status} to a place we cannot follow: {}", error.message))
-        }
-    }
-}
-
-/// A 401 or 407 we cannot answer: BG_E_HTTP_ERROR_401 blamed on the server, or
-/// BG_E_HTTP_ERROR_407 blamed on the transport (the proxy is on the path, not the remote
-/// file; BG_ERROR_CONTEXT has no proxy value). Fatal, as every 4xx but 408 and 409: the
-/// program sets new credentials and resumes (spec §6.4).
-pub fn auth_failure(target: AuthTarget, whom: &str, why: &str) -> TransferError {
-    let (status, context) = match target {
-        AuthTarget::Server => (401, ErrorContext::RemoteFile),
-        AuthTarget::Proxy => (407, ErrorContext::GeneralTransport),
-    };
-    TransferError::new(
-        Hresult::http_status(status),
-        context,
-        format!("{whom} demands authentication (HTTP {status}): {why}"),
-    )
 }
 
 /// Whether a request that failed with `failure` before any answer is sent again on a new

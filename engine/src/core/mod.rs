@@ -10,6 +10,8 @@
 //! - [`queue`]: the job queue, scheduler and timers, driven by `handle_*` / `poll_*`.
 //! - [`http`]: URL, HEAD and GET rules; which `Range` to send; whether a response is usable.
 //! - [`proxy`]: proxy usage, proxy and bypass lists: which proxy a request goes through.
+//! - [`request`]: redirects, which party a 401/407 challenges, where server credentials
+//!   may go, which idle connection a transfer may reuse.
 //! - [`resume`]: exact-offset resume, recovery of temporary files, checkpoint cadence.
 //! - [`retry`]: transient versus fatal failures, retry and no-progress timers.
 //! - [`throttle`]: the group policy's background limit, job caps, the pacing token bucket.
@@ -30,6 +32,7 @@ pub mod journal;
 pub mod ledbat;
 pub mod proxy;
 pub mod queue;
+pub mod request;
 pub mod resume;
 pub mod retry;
 pub mod state;
