@@ -29,6 +29,11 @@ use crate::trace::{Credentials, Recorder, SimEvent};
 
 type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
 
+/// The proxy waits this long to connect to the origin, and again for its answer's head,
+/// before answering 504 itself (Squid's `connect_timeout` is a minute too). In the simulator
+/// a dropped link hangs a stream forever; without this bound the proxy would wait forever.
+const UPSTREAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Headers that belong to one hop and are never passed on (RFC 9110 §7.6.1), plus the
 /// proxy's own credentials.
 const HOP_BY_HOP: [HeaderName; 6] = [
@@ -199,13 +204,18 @@ async fn forward(
     if !reusable {
         let host = authority.host().to_owned();
         let port = authority.port_u16().unwrap_or(80);
-        let stream = turmoil::net::TcpStream::connect((host.as_str(), port))
+        let connect = turmoil::net::TcpStream::connect((host.as_str(), port));
+        let stream = tokio::time::timeout(UPSTREAM_TIMEOUT, connect)
             .await
+            .map_err(|_| StatusCode::GATEWAY_TIMEOUT)?
             .map_err(|_| StatusCode::BAD_GATEWAY)?;
         let local_port = stream.local_addr().ok().map(|addr| addr.port());
         let stream = net.wrap(stream, false).map_err(|_| StatusCode::BAD_GATEWAY)?;
-        let (sender, driver) =
-            client::handshake(TokioIo::new(stream)).await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+        let handshake = client::handshake(TokioIo::new(stream));
+        let (sender, driver) = tokio::time::timeout(UPSTREAM_TIMEOUT, handshake)
+            .await
+            .map_err(|_| StatusCode::GATEWAY_TIMEOUT)?
+            .map_err(|_| StatusCode::BAD_GATEWAY)?;
         let task = tokio::task::spawn_local(async move {
             let _ = driver.await;
         });
@@ -215,13 +225,20 @@ async fn forward(
     let Some(mut upstream) = state.upstream.borrow_mut().take() else {
         return Err(StatusCode::BAD_GATEWAY);
     };
-    let sent = async {
+    let sent = tokio::time::timeout(UPSTREAM_TIMEOUT, async {
         upstream.sender.ready().await?;
         upstream.sender.send_request(Request::from_parts(parts, body)).await
-    }
+    })
     .await;
-    *state.upstream.borrow_mut() = Some(upstream);
-    sent.map_err(|_| StatusCode::BAD_GATEWAY)
+    match sent {
+        Ok(Ok(response)) => {
+            *state.upstream.borrow_mut() = Some(upstream);
+            Ok(response)
+        }
+        // A connection that failed or timed out is not used again.
+        Ok(Err(_)) => Err(StatusCode::BAD_GATEWAY),
+        Err(_) => Err(StatusCode::GATEWAY_TIMEOUT),
+    }
 }
 
 fn empty(status: StatusCode) -> Response<ProxyBody> {
