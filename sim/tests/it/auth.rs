@@ -22,6 +22,29 @@ fn gatekeeper(demand: Demand) -> Gatekeeper {
     Gatekeeper::new("realm", vec![demand], vec![alice], ChaCha8Rng::seed_from_u64(7))
 }
 
+/// What the engine answers a server's challenge with: `store` and `policy`, alice's logon if
+/// given, Basic allowed, and `nonce` as the fresh randomness.
+fn keys<'a>(
+    store: &'a CredentialStore,
+    policy: &'a LogonPolicy,
+    logon: Option<&'a Logon>,
+    nonce: [u8; 16],
+) -> Keys<'a> {
+    Keys {
+        situation: Situation {
+            policy,
+            store,
+            target: AuthTarget::Server,
+            owner_logged_on: logon.is_some(),
+            basic_over_http: true,
+        },
+        logon,
+        workstation: "BITSIM",
+        nonce,
+        unix_time: Duration::from_secs(1_767_225_600),
+    }
+}
+
 /// Runs requests until the gatekeeper admits one; returns the user and the challenges it
 /// took, or the engine's reason for giving up.
 fn exchange(
@@ -35,19 +58,7 @@ fn exchange(
     let mut engine = Authenticator::new(AuthTarget::Server);
     let mut header: Option<String> = None;
     for round in 0..6 {
-        let keys = Keys {
-            situation: Situation {
-                policy,
-                store,
-                target: AuthTarget::Server,
-                owner_logged_on: logon.is_some(),
-                basic_over_http: true,
-            },
-            logon,
-            workstation: "BITSIM",
-            nonce: [round as u8 + 1; 16],
-            unix_time: Duration::from_secs(1_767_225_600),
-        };
+        let keys = keys(store, policy, logon, [round as u8 + 1; 16]);
         let sent = header.take().or_else(|| engine.header(&keys, "GET", URI));
         match gate.admit(&mut connection, "GET", URI, sent.as_deref().map(str::as_bytes)) {
             Admission::Allowed { user } => {
@@ -124,19 +135,7 @@ fn a_retired_digest_nonce_is_answered_again_not_reported_as_rejected() {
     let (mut challenges_seen, mut admitted) = (0, 0);
     // Far more requests than one nonce may serve: the server retires it and says stale.
     for request in 0..2_500u32 {
-        let keys = Keys {
-            situation: Situation {
-                policy: &policy,
-                store: &store,
-                target: AuthTarget::Server,
-                owner_logged_on: false,
-                basic_over_http: false,
-            },
-            logon: None,
-            workstation: "BITSIM",
-            nonce: request.to_le_bytes().repeat(4).try_into().unwrap(),
-            unix_time: Duration::ZERO,
-        };
+        let keys = keys(&store, &policy, None, request.to_le_bytes().repeat(4).try_into().unwrap());
         let mut header = engine.header(&keys, "GET", URI);
         loop {
             match gate.admit(&mut connection, "GET", URI, header.as_deref().map(str::as_bytes)) {

@@ -138,7 +138,8 @@ impl CredentialStore {
     }
 }
 
-static EMPTY: std::sync::LazyLock<Secret> = std::sync::LazyLock::new(|| Secret::new(""));
+/// The password of explicit credentials given without one.
+static EMPTY: Secret = Secret(String::new());
 
 /// BITS's checks at `SetCredentials` (spec §6.1).
 fn check(scheme: AuthScheme, credential: &Credential) -> Result<(), ApiError> {

@@ -219,6 +219,9 @@ fn run(
     Ok(if report.passed() { EXIT_PASS } else { EXIT_FAIL })
 }
 
+/// Without a terminal, the gate reports progress this many times (plus the last run).
+const PROGRESS_LINES: u64 = 10;
+
 /// The gate's progress: a bar on a terminal; otherwise a plain line at every tenth of the
 /// runs, so CI logs show progress without a line per run.
 enum Progress {
@@ -256,7 +259,7 @@ impl Progress {
                     failed.fetch_add(1, Relaxed);
                 }
                 let done = done.fetch_add(1, Relaxed) + 1;
-                let step = (total / 10).max(1);
+                let step = (total / PROGRESS_LINES).max(1);
                 if done % step == 0 || done == *total {
                     eprintln!("gate: {done}/{total} runs, {} failed", failed.load(Relaxed));
                 }
