@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use super::challenge::Challenge;
-use super::credentials::{Logon, split_domain};
+use super::credentials::{Logon, Secret, split_domain};
 use super::digest::{DigestAlgorithm, DigestAnswer, DigestChallenge};
 use super::policy::{Situation, Source, choose_answer};
 use super::{AuthScheme, AuthTarget, basic, digest, ntlm};
@@ -58,19 +58,21 @@ enum State {
 struct Identity {
     domain: String,
     user: String,
-    password: super::credentials::Secret,
+    password: Secret,
 }
 
 /// How to answer later requests without waiting for a challenge.
 #[derive(Clone, Debug)]
 enum Preemptive {
+    /// The whole `Basic <token>` value: it carries the password, so it is kept as a secret
+    /// (a `Debug` of the exchange never shows it).
     Basic {
-        header: String,
+        header: Secret,
     },
     Digest {
         challenge: DigestChallenge,
         user: String,
-        password: super::credentials::Secret,
+        password: Secret,
         nc: u32,
     },
 }
@@ -85,10 +87,6 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(target: AuthTarget) -> Self {
         Self { target, state: State::Idle }
-    }
-
-    pub fn target(&self) -> AuthTarget {
-        self.target
     }
 
     /// The header to send with the next request, if an accepted Basic or Digest answer can
@@ -183,7 +181,7 @@ impl Authenticator {
         match chosen.scheme {
             AuthScheme::Basic => {
                 let header = basic::authorization(&user, password.expose());
-                let preemptive = Preemptive::Basic { header: header.clone() };
+                let preemptive = Preemptive::Basic { header: Secret::new(header.clone()) };
                 self.state =
                     State::Answered { scheme: AuthScheme::Basic, preemptive: Some(preemptive) };
                 Ok(header)
@@ -230,7 +228,7 @@ impl Authenticator {
 
 impl State {
     /// The user and password of a Digest answer already sent.
-    fn digest_credentials(&self) -> Option<(String, super::credentials::Secret)> {
+    fn digest_credentials(&self) -> Option<(String, Secret)> {
         match self {
             Self::Answered {
                 preemptive: Some(Preemptive::Digest { user, password, .. }), ..
@@ -254,7 +252,7 @@ impl Preemptive {
     /// The header for one more request.
     fn answer(&mut self, keys: &Keys<'_>, method: &str, uri: &str) -> Result<String, String> {
         match self {
-            Self::Basic { header } => Ok(header.clone()),
+            Self::Basic { header } => Ok(header.expose().to_owned()),
             Self::Digest { challenge, user, password, nc } => {
                 *nc += 1;
                 let cnonce: String = keys.nonce.iter().map(|byte| format!("{byte:02x}")).collect();
@@ -327,6 +325,13 @@ mod tests {
         parse_challenges([value.as_bytes()])
     }
 
+    /// The base64 part of the Basic answer the authenticator would send now.
+    fn answer_token(server: &Authenticator, keys: &Keys<'_>) -> String {
+        let mut copy = server.clone();
+        let header = copy.header(keys, "GET", "/").unwrap();
+        header.trim_start_matches("Basic ").to_owned()
+    }
+
     const DIGEST: &str = r#"Digest realm="r", nonce="n1", qop="auth", algorithm=SHA-256"#;
 
     #[test]
@@ -339,6 +344,8 @@ mod tests {
         assert!(answer.unwrap().starts_with("Basic "));
         server.on_accepted();
         assert!(server.header(&keys, "GET", "/b").unwrap().starts_with("Basic "));
+        let token = answer_token(&server, &keys);
+        assert!(!format!("{server:?}").contains(&token), "Debug must not show the token");
         let again = server.on_challenge(&keys, &challenge(r#"Basic realm="r""#), "GET", "/b");
         assert!(again.unwrap_err().contains("rejected"));
     }
