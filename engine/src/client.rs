@@ -331,15 +331,22 @@ impl<E: Env> Client<E> {
         let config = &self.inner.config;
         let (send_timeout, receive_timeout) = (config.send_timeout, config.receive_timeout);
         let open = self.connection.as_mut().expect("ensure_connection opened one");
-        let ready =
-            bounded(&self.stop, send_timeout, "wait for the connection", open.sender.ready())
-                .await?;
+        let ready = bounded(
+            &self.inner.env,
+            &self.stop,
+            send_timeout,
+            "wait for the connection",
+            open.sender.ready(),
+        )
+        .await?;
         if let Err(error) = ready {
             return Ok(Err(error));
         }
         let answer = open.sender.send_request(request);
         let sent_at = self.inner.now();
-        let answer = bounded(&self.stop, receive_timeout, "wait for the response", answer).await?;
+        let answer =
+            bounded(&self.inner.env, &self.stop, receive_timeout, "wait for the response", answer)
+                .await?;
         self.last_round_trip = Some(self.inner.now() - sent_at);
         Ok(answer)
     }
@@ -373,6 +380,7 @@ impl<E: Env> Client<E> {
         }
         let config = &self.inner.config;
         let stream = bounded(
+            &self.inner.env,
             &self.stop,
             config.connect_timeout,
             "connect",
@@ -392,7 +400,7 @@ impl<E: Env> Client<E> {
         self.inner.publish(connected).await;
         let handshake = http1::handshake(TokioIo::new(stream));
         let (sender, driver) =
-            bounded(&self.stop, config.send_timeout, "HTTP handshake", handshake)
+            bounded(&self.inner.env, &self.stop, config.send_timeout, "HTTP handshake", handshake)
                 .await?
                 .map_err(hyper_error)?;
         let task = tokio::task::spawn_local(async move {
@@ -484,7 +492,9 @@ impl<E: Env> Client<E> {
         let mut read = 0u64;
         let limit = self.inner.config.receive_timeout;
         loop {
-            match bounded(&self.stop, limit, "read a discarded body", body.frame()).await {
+            match bounded(&self.inner.env, &self.stop, limit, "read a discarded body", body.frame())
+                .await
+            {
                 Ok(None) => return Ok(()),
                 Ok(Some(Ok(frame))) => {
                     read += frame.data_ref().map_or(0, |data| data.len() as u64);
@@ -533,7 +543,8 @@ fn keys<'a, E: Env>(inner: &'a Inner<E>, access: &'a JobAccess, target: AuthTarg
 }
 
 /// Awaits `work` for at most `limit`, and not past a stop request.
-pub(crate) async fn bounded<T>(
+pub(crate) async fn bounded<E: Env, T>(
+    env: &E,
     stop: &StopSignal,
     limit: Duration,
     what: &str,
@@ -542,7 +553,7 @@ pub(crate) async fn bounded<T>(
     tokio::select! {
         biased;
         () = stop.requested() => Err(Interrupt::Stopped),
-        result = tokio::time::timeout(limit, work) => result.map_err(|_| {
+        result = crate::env::timeout(env, limit, work) => result.ok_or_else(|| {
             Interrupt::Failed(TransportFailure::TimedOut.into_error(format!("{what}: nothing within {limit:?}")))
         }),
     }

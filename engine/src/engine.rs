@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::config::EngineConfig;
 use crate::core::defect::Defect;
@@ -71,7 +70,7 @@ pub(crate) struct Inner<E: Env> {
     /// Wakes the driver when the queue may have something to start or a new deadline.
     wake: Notify,
     transfers: RefCell<BTreeMap<JobId, RunningTransfer>>,
-    started_at: Instant,
+    started_at: Duration,
     /// Serialises commits (see [`Inner::commit`]).
     commit_lock: tokio::sync::Mutex<()>,
     /// Idle connections for the next transfer of the same owner.
@@ -127,6 +126,7 @@ impl<E: Env> Engine<E> {
         };
         queue.set_time_slice(config.time_slice);
         queue.set_defects(config.defects);
+        let started_at = env.now();
         let inner = Rc::new(Inner {
             env,
             config,
@@ -135,7 +135,7 @@ impl<E: Env> Engine<E> {
             sink,
             wake: Notify::new(),
             transfers: RefCell::new(BTreeMap::new()),
-            started_at: Instant::now(),
+            started_at,
             commit_lock: tokio::sync::Mutex::new(()),
             pool: crate::client::Pool::default(),
         });
@@ -208,13 +208,13 @@ impl<E: Env> Engine<E> {
             let policy_check = inner.until_policy_check();
             let timer = async {
                 match deadline {
-                    Some(deadline) => tokio::time::sleep_until(inner.started_at + deadline).await,
+                    Some(deadline) => inner.env.sleep_until(inner.started_at + deadline).await,
                     None => std::future::pending().await,
                 }
             };
             let policy_timer = async {
                 match policy_check {
-                    Some(wait) => tokio::time::sleep(wait).await,
+                    Some(wait) => inner.env.sleep(wait).await,
                     None => std::future::pending().await,
                 }
             };
@@ -436,7 +436,7 @@ impl<E: Env> Engine<E> {
 impl<E: Env> Inner<E> {
     /// Monotonic time since start-up.
     pub(crate) fn now(&self) -> Duration {
-        self.started_at.elapsed()
+        self.env.now().saturating_sub(self.started_at)
     }
 
     /// Tells the queue whether the bandwidth policy blocks background jobs right now.

@@ -19,7 +19,8 @@
 //!
 //! # Determinism
 //! Nothing here reads the system clock, spawns threads or draws randomness, except
-//! [`TokioEnv`], the real world. Monotonic time is `tokio::time`, simulated under turmoil;
+//! [`TokioEnv`], the real world. Monotonic time and every timer come from [`Env::now`] and
+//! [`Env::sleep_until`] (the simulator leaps over idle time, so it must see every deadline);
 //! wall-clock time comes from [`Env::unix_time`]. Maps are `BTreeMap`s; every `select!` is
 //! `biased`. `clippy.toml` enforces the bans.
 //!

@@ -142,20 +142,22 @@ async fn probe_loop<E: Env>(
     let mut last_probe = Duration::ZERO;
     loop {
         let next = controller.borrow().next_probe(last_probe);
-        tokio::time::sleep(next.saturating_sub(inner.now())).await;
+        inner.env.sleep(next.saturating_sub(inner.now())).await;
         // The probe's bytes come out of the transfer's budget, so body and probes together
         // keep to the limit; the body waits for the debt. The probe itself does not wait:
         // at the controller's floor that would starve the very samples that let it grow.
         let _debt = bucket.borrow_mut().take(inner.now(), PROBE_BYTES);
         last_probe = inner.now();
         let limit = inner.config.receive_timeout;
-        let probed = tokio::time::timeout(limit, client.send(Method::HEAD, &Ask::default())).await;
-        if probed.is_err() {
+        let probed =
+            crate::env::timeout(&inner.env, limit, client.send(Method::HEAD, &Ask::default()))
+                .await;
+        if probed.is_none() {
             // Cut short by the timeout above: the connection is in an unknown state.
             client.forget_connection();
         }
         match (probed, client.last_round_trip()) {
-            (Ok(Ok(_)), Some(rtt)) => {
+            (Some(Ok(_)), Some(rtt)) => {
                 let now = inner.now();
                 let mut controller = controller.borrow_mut();
                 controller.on_bytes(PROBE_BYTES);

@@ -148,9 +148,12 @@ impl<E: Env> FileTransfer<'_, E> {
             env.sync_dir(parent_dir(&self.temp)).await.map_err(local("sync the directory of"))?;
         }
         match recover_part_file(self.durable.offset, file_len) {
-            Recovery::TruncateTo(offset) => {
+            // Cut only what is there to cut: a retry that never got a byte (every 600 s for
+            // days while a server is unreachable) leaves no operation behind on the disk.
+            Recovery::TruncateTo(offset) if file_len != Some(offset) => {
                 part.set_len(offset).await.map_err(local("truncate"))?
             }
+            Recovery::TruncateTo(_) => {}
             Recovery::Restart(reason) => self.restart(&part, reason, None).await?,
         }
         Ok(part)
@@ -300,7 +303,7 @@ impl<E: Env> FileTransfer<'_, E> {
         tokio::select! {
             biased;
             () = self.stop.requested() => Err(Interrupt::Stopped),
-            () = tokio::time::sleep(wait) => Ok(()),
+            () = self.inner.env.sleep(wait) => Ok(()),
         }
     }
 
@@ -310,6 +313,6 @@ impl<E: Env> FileTransfer<'_, E> {
         what: &str,
         work: impl Future<Output = T>,
     ) -> Result<T, Interrupt> {
-        bounded(self.stop, limit, what, work).await
+        bounded(&self.inner.env, self.stop, limit, what, work).await
     }
 }

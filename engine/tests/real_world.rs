@@ -426,6 +426,7 @@ fn suspending_the_running_background_job_lets_the_next_one_start() {
         );
         engine.suspend(first).await.unwrap();
         // The second job's first GET stalls too, after some of its bytes became durable.
+        #[allow(clippy::disallowed_methods)] // real sockets, real time: no simulator here
         let started = tokio::time::timeout(
             std::time::Duration::from_secs(5),
             events.until(checkpointed_at_least(second, 64 << 10)),

@@ -58,7 +58,7 @@ pub async fn run(
         let app = app.clone();
         tokio::task::spawn_local(async move {
             let at = job.start_at.map(|at| at.0).unwrap_or_default();
-            tokio::time::sleep(at.saturating_sub(sim_now())).await;
+            crate::clock::sleep_until(at).await;
             app.reconcile(std::slice::from_ref(&job)).await;
         });
     }

@@ -56,7 +56,7 @@ pub async fn run_flows(net: Net, flows: Vec<CrossTraffic>, recorder: Recorder) {
             if now >= flow.at.0 + flow.duration.0 {
                 return;
             }
-            tokio::time::sleep(flow.at.0.saturating_sub(now)).await;
+            crate::clock::sleep_until(flow.at.0.max(now)).await;
             let direction = match flow.direction {
                 CrossDirection::Down => "down",
                 CrossDirection::Up => "up",
@@ -70,7 +70,7 @@ pub async fn run_flows(net: Net, flows: Vec<CrossTraffic>, recorder: Recorder) {
             for _ in 0..flow.flows {
                 connections.push(tokio::task::spawn_local(one_flow(net.clone(), flow.direction)));
             }
-            tokio::time::sleep(end.saturating_sub(sim_now())).await;
+            crate::clock::sleep_until(end).await;
             for connection in connections {
                 connection.abort();
             }

@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
@@ -202,7 +203,15 @@ impl Env for TurmoilEnv {
     fn unix_time(&self) -> Duration {
         // Inside a host turmoil always knows the simulated wall clock (the fixed epoch plus
         // simulated time); zero is unreachable but harmless.
-        turmoil::since_epoch().unwrap_or_default()
+        turmoil::since_epoch().unwrap_or_default() + crate::clock::warp()
+    }
+
+    fn now(&self) -> Duration {
+        crate::clock::now()
+    }
+
+    fn sleep_until(&self, deadline: Duration) -> impl Future<Output = ()> {
+        crate::clock::sleep_until(deadline)
     }
 }
 

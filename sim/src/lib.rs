@@ -7,6 +7,7 @@
 //! # Map
 //! - [`scenario`]: the TOML format, its units, and validation with file:line errors.
 //! - [`world`]: scenario + seed -> turmoil `Sim`; the step loop that applies faults.
+//! - [`clock`]: simulated time, which leaps over idle stretches; every timer goes through it.
 //! - [`timeline`]: fixed and seed-drawn faults as timed actions.
 //! - [`net`]: shaped links (rate, queue, latency, jitter, MSS), profiles, what links saw.
 //! - [`cross`]: the user's own bulk traffic over the same links.
@@ -35,6 +36,7 @@ pub mod app;
 pub mod artifact;
 pub mod auth;
 pub mod book;
+pub mod clock;
 pub mod content;
 pub mod cross;
 pub mod env;

@@ -20,8 +20,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::time::{Instant, Sleep};
+use hyper_util::rt::TokioIo;
 
 use crate::auth::{Admission, ConnectionAuth, Gatekeeper, identify};
 use crate::content::ContentKey;
@@ -160,7 +159,7 @@ impl Origin {
                 // The Date header would read the real clock: off, for byte-identical runs.
                 let _ = http1::Builder::new()
                     .keep_alive(keep_alive)
-                    .timer(TokioTimer::new())
+                    .timer(crate::clock::HyperTimer::new())
                     .auto_date_header(false)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -217,7 +216,7 @@ impl Origin {
         facts: &Facts,
         request: &Request<Incoming>,
     ) -> Result<Response<ContentBody>, ClosedConnection> {
-        let now = turmoil::sim_elapsed().unwrap_or_default();
+        let now = crate::clock::now();
         let path = facts.path.clone();
         let (range, if_range) = (facts.range.clone(), facts.if_range.clone());
         let Some(versions) = self.files.get(&path) else {
@@ -474,9 +473,9 @@ struct Pace {
     bytes_per_sec: f64,
     chunk: usize,
     /// When the first byte was due; set at the first poll.
-    started: Option<Instant>,
+    started: Option<Duration>,
     sent: u64,
-    sleep: Pin<Box<Sleep>>,
+    sleep: crate::clock::Sleep,
 }
 
 impl ContentBody {
@@ -487,7 +486,7 @@ impl ContentBody {
                 .clamp(CHUNK_PACED_MIN, CHUNK_UNPACED),
             started: None,
             sent: 0,
-            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            sleep: crate::clock::sleep_until(Duration::ZERO),
         });
         Self { key, position: start, end, sized, pace }
     }
@@ -509,12 +508,12 @@ impl Body for ContentBody {
         let len = chunk.min((this.end - this.position) as usize);
         if let Some(pace) = &mut this.pace {
             // Piece k may leave once the bytes up to its end fit the rate: exact on average.
-            let started = *pace.started.get_or_insert_with(Instant::now);
+            let started = *pace.started.get_or_insert_with(crate::clock::now);
             let due = started
                 + Duration::from_secs_f64((pace.sent + len as u64) as f64 / pace.bytes_per_sec);
-            if Instant::now() < due {
-                pace.sleep.as_mut().reset(due);
-                if pace.sleep.as_mut().poll(cx).is_pending() {
+            if crate::clock::now() < due {
+                pace.sleep.reset(due);
+                if Pin::new(&mut pace.sleep).poll(cx).is_pending() {
                     return Poll::Pending;
                 }
             }

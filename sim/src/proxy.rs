@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1 as client;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::task::JoinHandle;
 
 use crate::auth::{Admission, ConnectionAuth, Gatekeeper, identify};
@@ -111,7 +111,7 @@ impl ForwardProxy {
                     async move { Ok::<_, Infallible>(proxy.handle(&net, &state, who, request).await) }
                 });
                 let _ = http1::Builder::new()
-                    .timer(TokioTimer::new())
+                    .timer(crate::clock::HyperTimer::new())
                     .auto_date_header(false)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -205,16 +205,16 @@ async fn forward(
         let host = authority.host().to_owned();
         let port = authority.port_u16().unwrap_or(80);
         let connect = turmoil::net::TcpStream::connect((host.as_str(), port));
-        let stream = tokio::time::timeout(UPSTREAM_TIMEOUT, connect)
+        let stream = crate::clock::timeout(UPSTREAM_TIMEOUT, connect)
             .await
-            .map_err(|_| StatusCode::GATEWAY_TIMEOUT)?
+            .ok_or(StatusCode::GATEWAY_TIMEOUT)?
             .map_err(|_| StatusCode::BAD_GATEWAY)?;
         let local_port = stream.local_addr().ok().map(|addr| addr.port());
         let stream = net.wrap(stream, false).map_err(|_| StatusCode::BAD_GATEWAY)?;
         let handshake = client::handshake(TokioIo::new(stream));
-        let (sender, driver) = tokio::time::timeout(UPSTREAM_TIMEOUT, handshake)
+        let (sender, driver) = crate::clock::timeout(UPSTREAM_TIMEOUT, handshake)
             .await
-            .map_err(|_| StatusCode::GATEWAY_TIMEOUT)?
+            .ok_or(StatusCode::GATEWAY_TIMEOUT)?
             .map_err(|_| StatusCode::BAD_GATEWAY)?;
         let task = tokio::task::spawn_local(async move {
             let _ = driver.await;
@@ -225,19 +225,19 @@ async fn forward(
     let Some(mut upstream) = state.upstream.borrow_mut().take() else {
         return Err(StatusCode::BAD_GATEWAY);
     };
-    let sent = tokio::time::timeout(UPSTREAM_TIMEOUT, async {
+    let sent = crate::clock::timeout(UPSTREAM_TIMEOUT, async {
         upstream.sender.ready().await?;
         upstream.sender.send_request(Request::from_parts(parts, body)).await
     })
     .await;
     match sent {
-        Ok(Ok(response)) => {
+        Some(Ok(response)) => {
             *state.upstream.borrow_mut() = Some(upstream);
             Ok(response)
         }
         // A connection that failed or timed out is not used again.
-        Ok(Err(_)) => Err(StatusCode::BAD_GATEWAY),
-        Err(_) => Err(StatusCode::GATEWAY_TIMEOUT),
+        Some(Err(_)) => Err(StatusCode::BAD_GATEWAY),
+        None => Err(StatusCode::GATEWAY_TIMEOUT),
     }
 }
 

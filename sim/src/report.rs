@@ -95,8 +95,8 @@ pub struct Report {
     pub summary: Summary,
     /// Wall-clock time of the run (not part of the trace).
     pub wall: Duration,
-    /// The trace hash of a second run of the same scenario and seed, when the gate checks
-    /// determinism: it must equal this run's.
+    /// The trace hash of a second run of the same scenario and seed, stepping every tick,
+    /// when the gate checks determinism: it must equal this run's.
     pub rerun_hash: Option<u64>,
 }
 
@@ -203,7 +203,12 @@ pub fn run_and_judge(
     seed: u64,
     defects: Defects,
 ) -> Report {
-    let config = RunConfig { seed, defects };
+    run_and_judge_with(scenario, scenario_path, &RunConfig { seed, defects, fixed_step: false })
+}
+
+/// [`run_and_judge`] with every run setting, leaps over idle time included.
+pub fn run_and_judge_with(scenario: &Scenario, scenario_path: &str, config: &RunConfig) -> Report {
+    let (config, seed) = (*config, config.seed);
     let started = stopwatch();
     let result = catch_unwind(AssertUnwindSafe(|| world::run(scenario, &config)));
     let wall = stopwatch().saturating_sub(started);

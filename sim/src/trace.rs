@@ -186,7 +186,7 @@ pub struct Recorder(Rc<RefCell<Vec<TraceEntry>>>);
 impl Recorder {
     /// Records an event on `host` at the current simulated time (inside a host).
     pub fn record(&self, host: &str, event: impl Into<TraceEvent>) {
-        self.record_at(turmoil::sim_elapsed().unwrap_or_default(), host, event);
+        self.record_at(crate::clock::now(), host, event);
     }
 
     /// Records an event at an explicit simulated time (from the harness's step loop).

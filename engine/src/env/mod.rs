@@ -1,7 +1,8 @@
-//! The one seam between the engine and the world: TCP connections, files, and the wall clock.
+//! The one seam between the engine and the world: TCP connections, files, and both clocks.
 //!
-//! Everything else the engine needs is plain tokio: monotonic time and sleeps come from
-//! `tokio::time`, which turmoil already simulates (each simulated host runs a paused runtime).
+//! Monotonic time and every timer come from here too, not from `tokio::time`: the simulator
+//! runs long idle stretches (a 600 s retry delay, a 14-day NoProgressTimeout) by leaping over
+//! them, which only works if it sees every deadline the engine waits for (sim `clock`).
 //! [`TokioEnv`] is the real world; the simulator supplies its own `Env` on turmoil's sockets
 //! and simulated disk, so the same engine code runs in both.
 //!
@@ -79,6 +80,27 @@ pub trait Env: 'static {
     /// Wall-clock time since the Unix epoch. Only the journal uses it, to carry timers across
     /// a restart; everything else runs on monotonic time.
     fn unix_time(&self) -> Duration;
+    /// Monotonic time since an origin fixed while this process runs.
+    fn now(&self) -> Duration;
+    /// Resolves once [`Env::now`] reaches `deadline`.
+    fn sleep_until(&self, deadline: Duration) -> impl Future<Output = ()>;
+    /// Resolves after `wait`.
+    fn sleep(&self, wait: Duration) -> impl Future<Output = ()> {
+        self.sleep_until(self.now() + wait)
+    }
+}
+
+/// `work`'s output, or `None` if `limit` passed first.
+pub async fn timeout<E: Env, T>(
+    env: &E,
+    limit: Duration,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    ::tokio::select! {
+        biased;
+        output = work => Some(output),
+        () = env.sleep(limit) => None,
+    }
 }
 
 /// Turns "no such file" into `None`, for the `Env` methods that report a missing file that

@@ -7,13 +7,17 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpStream;
 use tokio::task::spawn_blocking;
+use tokio::time::Instant;
 
 use super::{Env, FileIo, OpenMode, missing_is_none};
+
+/// Where [`Env::now`] counts from: the first time anyone asks, for the whole process.
+static ORIGIN: OnceLock<Instant> = OnceLock::new();
 
 /// The engine's environment on a real machine.
 #[derive(Clone, Debug, Default)]
@@ -127,5 +131,13 @@ impl Env for TokioEnv {
 
     fn unix_time(&self) -> Duration {
         SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default()
+    }
+
+    fn now(&self) -> Duration {
+        ORIGIN.get_or_init(Instant::now).elapsed()
+    }
+
+    async fn sleep_until(&self, deadline: Duration) {
+        tokio::time::sleep_until(*ORIGIN.get_or_init(Instant::now) + deadline).await;
     }
 }

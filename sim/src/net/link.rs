@@ -103,6 +103,11 @@ impl Link {
         self.busy_until.saturating_sub(now)
     }
 
+    /// Nothing queued, not even bytes still clocking out.
+    pub fn is_empty(&self) -> bool {
+        self.queued.is_empty()
+    }
+
     /// Bytes of each connection waiting in the queue at `now`.
     pub fn backlog_by_conn(&mut self, now: Duration) -> Vec<(ConnId, u64)> {
         self.forget_departed(now);

@@ -118,6 +118,7 @@ impl Net {
         accepted: bool,
         window_override: Option<u64>,
     ) -> std::io::Result<Shaped> {
+        crate::clock::note_activity();
         let (local, peer) = (stream.local_addr()?, stream.peer_addr()?);
         let host = |addr: SocketAddr| {
             turmoil::reverse_lookup(addr.ip()).unwrap_or_else(|| addr.ip().to_string())
@@ -173,14 +174,18 @@ impl Net {
         while state.sampled_to < due {
             let bucket = state.sampled_to;
             let at = stats::bucket_start(bucket);
+            let mut queued = false;
             for route in &state.routes {
                 for link in [&route.up, &route.down] {
                     let mut link = link.borrow_mut();
                     let backlog = link.backlog_by_conn(at);
                     link.stats.sampled(bucket, backlog);
+                    queued |= !link.is_empty();
                 }
             }
-            state.sampled_to += 1;
+            // Empty queues stay empty until the next step adds to them: after a leap over
+            // idle time, the buckets in between all sample nothing.
+            state.sampled_to = if queued { bucket + 1 } else { due };
         }
     }
 

@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::time::Sleep;
 use turmoil::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::link::{Admission, ConnId, Link};
+use crate::clock::{self, Sleep};
 
 /// The receive window of one direction of one connection: bytes admitted to the link by the
 /// writer and bytes read by the reader's application.
@@ -52,7 +52,7 @@ impl Window {
 
 /// The simulated time of the host that is running.
 pub fn sim_now() -> Duration {
-    turmoil::sim_elapsed().unwrap_or_default()
+    clock::now()
 }
 
 /// A connection's stream, shaped in each direction that crosses a link.
@@ -78,7 +78,7 @@ struct ShapedSend {
     pump: Rc<RefCell<Pump>>,
     /// Our place in the link's line of waiting writers.
     ticket: Option<u64>,
-    retry: Pin<Box<Sleep>>,
+    retry: Sleep,
     /// Segments of one stream never overtake each other, whatever the jitter.
     last_arrival: Duration,
 }
@@ -125,7 +125,7 @@ impl Shaped {
                     window_bytes: direction.window_bytes,
                     pump,
                     ticket: None,
-                    retry: Box::pin(tokio::time::sleep(Duration::ZERO)),
+                    retry: clock::sleep_until(Duration::ZERO),
                     last_arrival: Duration::ZERO,
                 })
             }
@@ -140,6 +140,7 @@ impl Shaped {
 
 impl ShapedSend {
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        clock::note_activity();
         {
             let pump = self.pump.borrow();
             if let Some(kind) = pump.error {
@@ -179,9 +180,8 @@ impl ShapedSend {
                         self.ticket = Some(link.join(cx.waker()));
                     }
                     if let Some(at) = retry_at {
-                        let deadline = tokio::time::Instant::now() + at.saturating_sub(now);
-                        self.retry.as_mut().reset(deadline);
-                        if self.retry.as_mut().poll(cx).is_ready() {
+                        self.retry.reset(at.max(now));
+                        if Pin::new(&mut self.retry).poll(cx).is_ready() {
                             cx.waker().wake_by_ref();
                         }
                     }
@@ -228,10 +228,8 @@ async fn run_pump(pump: Rc<RefCell<Pump>>, mut write: OwnedWriteHalf) {
         })
         .await;
         let Some(arrives) = next else { break };
-        let now = sim_now();
-        if arrives > now {
-            tokio::time::sleep(arrives - now).await;
-        }
+        clock::sleep_until(arrives).await;
+        clock::note_activity();
         // Everything due by now goes out in this wake-up.
         let now = sim_now();
         loop {
@@ -260,6 +258,7 @@ impl AsyncRead for Shaped {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        clock::note_activity();
         let before = buf.filled().len();
         let result = Pin::new(&mut self.read).poll_read(cx, buf);
         let read = (buf.filled().len() - before) as u64;
@@ -279,7 +278,10 @@ impl AsyncWrite for Shaped {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match &mut self.send {
-            Send::Direct(write) => Pin::new(write).poll_write(cx, buf),
+            Send::Direct(write) => {
+                clock::note_activity();
+                Pin::new(write).poll_write(cx, buf)
+            }
             Send::Shaped(send) => send.poll_write(cx, buf),
         }
     }
@@ -299,6 +301,7 @@ impl AsyncWrite for Shaped {
         match &mut self.send {
             Send::Direct(write) => Pin::new(write).poll_shutdown(cx),
             Send::Shaped(send) => {
+                clock::note_activity();
                 let mut pump = send.pump.borrow_mut();
                 pump.shutdown = true;
                 if let Some(waker) = pump.waker.take() {

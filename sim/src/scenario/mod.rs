@@ -12,6 +12,7 @@ mod validate;
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
 
 use bitsim_engine::{Hresult, JobState, Priority};
 use serde::{Deserialize, Serialize};
@@ -58,9 +59,15 @@ units::text_serde!(ClockTime);
 /// The simulated host that runs the engine (and the program that uses it).
 pub const ENGINE_HOST: &str = "engine";
 
-/// A run may take at most this many steps: one simulated day at the default 1 ms tick. A
-/// scenario that needs more must choose a coarser tick.
+/// A run may take at most this many steps (ticks it does not leap over): one simulated day
+/// of activity at the default 1 ms tick, several minutes of wall time. A run that needs more
+/// stops, failing `hosts-healthy`; it should choose a coarser tick.
 pub const STEPS_MAX: u64 = 86_400_000;
+
+/// The latest deadline: a year. Idle time is leapt over, so long timers (a 14-day
+/// NoProgressTimeout) cost little; the links number their 10 ms statistics buckets with a
+/// `u32`, which lasts 497 days.
+pub const DEADLINE_MAX: Duration = Duration::from_secs(365 * 86_400);
 
 /// At most this many random faults per `[[random_faults]]` entry.
 const RANDOM_FAULTS_MAX: u32 = 1000;
@@ -375,11 +382,11 @@ fn at(span: Range<usize>, message: impl Into<String>) -> Located {
 
 impl Scenario {
     fn deadline_default() -> Span {
-        Span(std::time::Duration::from_secs(600))
+        Span(Duration::from_secs(600))
     }
 
     fn tick_default() -> Span {
-        Span(std::time::Duration::from_millis(1))
+        Span(Duration::from_millis(1))
     }
 
     /// Reads and validates a scenario file.
@@ -453,7 +460,7 @@ impl Server {
 
 impl Network {
     fn latency_default() -> Between<Span> {
-        let ten = Span(std::time::Duration::from_millis(10));
+        let ten = Span(Duration::from_millis(10));
         Between { min: ten, max: ten }
     }
 }

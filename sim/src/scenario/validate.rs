@@ -11,8 +11,8 @@ use toml::Spanned;
 
 use super::network::CROSS_FLOWS_MAX;
 use super::{
-    ENGINE_HOST, Fault, FaultKind, Located, RANDOM_FAULTS_MAX, RandomFaults, STEPS_MAX, Scenario,
-    at,
+    DEADLINE_MAX, ENGINE_HOST, Fault, FaultKind, Located, RANDOM_FAULTS_MAX, RandomFaults,
+    Scenario, at,
 };
 
 impl Scenario {
@@ -22,13 +22,8 @@ impl Scenario {
         if tick < std::time::Duration::from_millis(1) || tick > std::time::Duration::from_secs(1) {
             return Err(at(whole, "tick: must be between 1ms and 1s"));
         }
-        if self.deadline.0.is_zero()
-            || self.deadline.0.as_nanos() / tick.as_nanos() > u128::from(STEPS_MAX)
-        {
-            return Err(at(
-                whole,
-                format!("deadline: must be positive and at most {STEPS_MAX} ticks"),
-            ));
+        if self.deadline.0.is_zero() || self.deadline.0 > DEADLINE_MAX {
+            return Err(at(whole, "deadline: must be positive and at most 365d"));
         }
         if !(0.0..=1.0).contains(&self.disk.random_sync) {
             return Err(at(whole, "disk.random_sync: must be between 0 and 1"));

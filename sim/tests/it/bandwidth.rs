@@ -128,7 +128,7 @@ fn cases() -> u32 {
 fn judge(case: &Case, defects: Defects) -> Vec<Violation> {
     let scenario = Scenario::parse(&case.scenario_text(), "bandwidth-case.toml")
         .unwrap_or_else(|error| panic!("{error}\n{}", case.scenario_text()));
-    let outcome = run(&scenario, &RunConfig { seed: case.seed, defects });
+    let outcome = run(&scenario, &RunConfig { seed: case.seed, defects, ..RunConfig::default() });
     check(&scenario, case.seed, &outcome)
 }
 

@@ -4,6 +4,8 @@
 //! - `defects`: deliberately broken engines fail the gate with the matching oracle named.
 //! - `determinism`: same seed, same trace (in one process and across two); other seed,
 //!   other trace.
+//! - `leaps`: leaping over idle time gives the trace of stepping every tick; 14 days of
+//!   retries take few steps.
 //! - `properties`: random file sizes x random interruption schedules keep exact-offset resume
 //!   and integrity (proptest; `PROPTEST_CASES` raises the case count), and the property is
 //!   shown failing for an engine that resumes one byte late.
@@ -20,6 +22,7 @@ mod cli;
 mod defects;
 mod determinism;
 mod fetch;
+mod leaps;
 mod links;
 mod properties;
 mod resume;

@@ -135,7 +135,7 @@ fn cases() -> u32 {
 fn judge(case: &Case, defects: Defects) -> (Vec<Violation>, Summary) {
     let scenario = Scenario::parse(&case.scenario_text(), "property-case.toml")
         .expect("generated scenarios are valid");
-    let outcome = run(&scenario, &RunConfig { seed: case.seed, defects });
+    let outcome = run(&scenario, &RunConfig { seed: case.seed, defects, ..RunConfig::default() });
     (check(&scenario, case.seed, &outcome), Summary::of(&outcome))
 }
 

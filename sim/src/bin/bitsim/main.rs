@@ -63,7 +63,8 @@ enum Command {
         /// Run only part K of N of the (scenario, seed) pairs, so N machines share the gate.
         #[arg(long, value_name = "K/N")]
         shard: Option<gate::Shard>,
-        /// Run every pair twice; any difference between the two traces fails it.
+        /// Run every pair twice, the second time stepping every tick rather than leaping over
+        /// idle time; any difference between the two traces fails it.
         #[arg(long)]
         check_determinism: bool,
         /// Write the results as JUnit XML (one test case per scenario and seed).
