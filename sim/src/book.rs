@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use bitsim_engine::{Event, Hresult, JobId, JobState};
 
-use crate::scenario::Scenario;
+use crate::scenario::{Job, Scenario};
 use crate::trace::{SimEvent, TraceEntry, TraceEvent};
 
 #[derive(Clone, Debug, Default)]
@@ -77,13 +77,18 @@ impl JobBook {
     /// Every job of the scenario has reached an end: ERROR or CANCELLED, or ACKNOWLEDGED with
     /// every file read back.
     pub fn settled(&self, scenario: &Scenario) -> bool {
-        scenario.jobs.iter().map(|job| job.get_ref()).all(|spec| match self.job(&spec.name) {
+        scenario.jobs.iter().all(|job| self.is_settled(job.get_ref()))
+    }
+
+    /// The scenario job `spec` has reached an end, as [`JobBook::settled`] means it.
+    pub fn is_settled(&self, spec: &Job) -> bool {
+        match self.job(&spec.name) {
             Some((_, record)) => match record.state {
                 Some(JobState::Error | JobState::Cancelled) => true,
                 Some(JobState::Acknowledged) => record.verified_files >= spec.files.len(),
                 _ => false,
             },
             None => false,
-        })
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`world`]: scenario + seed -> turmoil `Sim`; the step loop that applies faults.
 //! - [`clock`]: simulated time, which leaps over idle stretches; every timer goes through it.
 //! - [`timeline`]: fixed and seed-drawn faults as timed actions.
+//! - [`liveness`]: the bound within which every job must settle once faults are healed.
 //! - [`net`]: shaped links (rate, queue, latency, jitter, MSS), profiles, what links saw.
 //! - [`cross`]: the user's own bulk traffic over the same links.
 //! - [`origin`]: HTTP servers with deterministic content and field-seen misbehaviours.
@@ -41,6 +42,7 @@ pub mod content;
 pub mod cross;
 pub mod env;
 pub mod gate;
+pub mod liveness;
 pub mod matrix;
 pub mod net;
 pub mod oracle;

@@ -5,6 +5,7 @@
 //! The format is documented in the README ("Scenario format").
 
 pub mod access;
+pub mod liveness;
 pub mod network;
 pub mod units;
 mod validate;
@@ -21,6 +22,7 @@ use toml::Spanned;
 pub use self::access::{
     Account, AuthDemand, CredentialSettings, JobCredential, JobProxy, MachineProxy, Proxy, Redirect,
 };
+pub use self::liveness::Liveness;
 pub use self::network::{
     CROSS_HOST, CrossDirection, CrossTraffic, Limit, LinkDecl, LinkSettings, Throttle, YieldBounds,
 };
@@ -113,6 +115,10 @@ pub struct Scenario {
     /// Bounds for the `background-yield` oracle; absent: not judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yield_bounds: Option<YieldBounds>,
+    /// Two phases: chaos until `after`, then healing and the `liveness` oracle's bound.
+    /// Absent: one phase, judged by the deadline alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<Spanned<Liveness>>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

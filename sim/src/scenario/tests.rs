@@ -110,3 +110,45 @@ fn every_shipped_scenario_parses() {
     }
     assert!(count >= 9, "only {count} scenarios shipped");
 }
+
+#[test]
+fn liveness_ends_the_chaos_phase_before_the_deadline_and_after_every_fault() {
+    let two_phases = |after: &str| format!("{GOOD}\n[liveness]\nafter = \"{after}\"\n");
+    let scenario = Scenario::parse(&two_phases("40s"), "x.toml").unwrap();
+    assert_eq!(scenario.liveness_after(), Some(Duration::from_secs(40)));
+    // The random power losses may come until 30 s.
+    let error = rejected(&two_phases("20s"));
+    assert_eq!(error.line, 24, "the [[random_faults]] table: {error}");
+    assert!(
+        error.message.starts_with("random_faults.window: 1s..30s ends after liveness.after 20s"),
+        "{error}"
+    );
+    // The fixed link drop comes at 1 s: a fault at the end of the chaos phase has no place.
+    let error =
+        rejected(&two_phases("1s").replace("window = \"1s..30s\"", "window = \"500ms..1s\""));
+    assert_eq!(error.line, 19, "the [[faults]] table: {error}");
+    assert!(error.message.starts_with("faults.at: 1s is not before liveness.after 1s"), "{error}");
+    assert!(error.to_string().starts_with("x.toml:19:"), "{error}");
+    let error = rejected(&two_phases("2m"));
+    assert_eq!(error.line, 30, "the [liveness] table: {error}");
+    assert!(error.message.contains("liveness.after: 2m is not before the deadline 2m"), "{error}");
+}
+
+#[test]
+fn faults_may_last_past_the_end_of_the_chaos_phase() {
+    // The 5 s link drop from 1 s and the power losses of up to 2 s drawn until 2 s last past
+    // 3 s: healing cuts them short.
+    let text = format!("{GOOD}\n[liveness]\nafter = \"3s\"\n").replace("1s..30s", "1s..2s");
+    let scenario = Scenario::parse(&text, "x.toml").unwrap();
+    assert_eq!(scenario.liveness_after(), Some(Duration::from_secs(3)));
+}
+
+#[test]
+fn the_longest_run_a_bound_allows_must_fit_the_simulator() {
+    // A 1 GiB file at 1 bit/s: over 270 years of transfer.
+    let text = format!("{GOOD}\n[liveness]\nafter = \"40s\"\n")
+        .replace("size = \"1MiB\", changes = [{ at = \"3s\", size = 2000 }]", "size = \"1GiB\"")
+        .replace("retry_delay = \"5s\"", "retry_delay = \"5s\"\nrate_limit = \"1bit\"");
+    let error = rejected(&text);
+    assert!(error.message.starts_with("liveness.after: the run may last until"), "{error}");
+}

@@ -45,6 +45,7 @@ impl Scenario {
         for random in &self.random_faults {
             self.validate_random(random, &hosts)?;
         }
+        self.validate_liveness()?;
         Ok(())
     }
 
