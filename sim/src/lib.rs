@@ -8,7 +8,8 @@
 //! - [`scenario`]: the TOML format, its units, and validation with file:line errors.
 //! - [`world`]: scenario + seed -> turmoil `Sim`; the step loop that applies faults.
 //! - [`clock`]: simulated time, which leaps over idle stretches; every timer goes through it.
-//! - [`timeline`]: fixed and seed-drawn faults as timed actions.
+//! - [`timeline`]: fixed and seed-drawn faults as timed actions, and the heal that ends the
+//!   chaos phase.
 //! - [`liveness`]: the bound within which every job must settle once faults are healed.
 //! - [`net`]: shaped links (rate, queue, latency, jitter, MSS), profiles, what links saw.
 //! - [`cross`]: the user's own bulk traffic over the same links.

@@ -1,5 +1,6 @@
 //! The fault timeline of a run: the scenario's fixed faults plus the random ones drawn from
-//! the seed, as actions at exact simulated times.
+//! the seed, as actions at exact simulated times, and the heal that ends a `[liveness]`
+//! scenario's chaos phase.
 
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ pub enum Action {
         down_bps: Option<u64>,
         up_bps: Option<u64>,
     },
+    /// The chaos phase ends (`[liveness] after`): undo every fault still in force.
+    Heal,
     /// Not an action on the world (servers read the time themselves): marks the moment a
     /// served file gets a new version, for the trace.
     ContentChange {
@@ -105,6 +108,12 @@ pub fn build(scenario: &Scenario, seed: u64) -> Vec<(Duration, Action)> {
                 random.between.as_ref(),
             );
         }
+    }
+    if let Some(after) = scenario.liveness_after() {
+        // Healing repairs every link still down, so the repairs due later have nothing left
+        // to do. Pushed last, the heal follows whatever else happens at the same time.
+        actions.retain(|(at, action)| *at <= after || !matches!(action, Action::RepairLink { .. }));
+        actions.push((after, Action::Heal));
     }
     actions.sort_by_key(|(at, _)| *at);
     actions

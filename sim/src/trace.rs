@@ -60,6 +60,20 @@ pub enum SimEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         up_bps: Option<u64>,
     },
+    /// The chaos phase ended: the links still down were repaired, shaped links got their
+    /// declared rates and latencies back and plain links the scenario's latency, the hosts
+    /// still without power were powered on. Every job must now settle within the liveness
+    /// bound (`bound`: its parts).
+    Healed {
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        repaired: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        restored: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        powered_on: Vec<String>,
+        bound_us: u64,
+        bound: String,
+    },
     /// Cross-traffic entry `entry` opened its flows.
     CrossTrafficStarted {
         entry: usize,
@@ -403,6 +417,18 @@ fn compact_sim(event: &SimEvent) -> String {
                 bps.map_or_else(|| "unchanged".to_owned(), |b| format!("{b} bit/s"))
             };
             format!("link to {peer} now down {} up {}", rate(down_bps), rate(up_bps))
+        }
+        SimEvent::Healed { repaired, restored, powered_on, bound, .. } => {
+            let mut line = "HEALED".to_owned();
+            for (what, names) in
+                [("repaired", repaired), ("restored", restored), ("powered on", powered_on)]
+            {
+                if !names.is_empty() {
+                    let _ = write!(line, "; {what} {}", names.join(", "));
+                }
+            }
+            let _ = write!(line, "; every job settles within {bound}");
+            line
         }
         SimEvent::CrossTrafficStarted { entry, flows, direction } => {
             format!("cross traffic #{entry}: {flows} flow(s) {direction}")

@@ -1,10 +1,11 @@
 //! One run: a scenario and a seed become a turmoil `Sim` (origin servers, the engine's host
 //! with its client program), driven by a hand-written step loop that applies the fault
 //! timeline at exact simulated times, leaps over idle stretches (`clock`), and stops when
-//! every job has settled or the deadline has passed.
+//! every job has settled or the deadline has passed (for a `[liveness]` scenario: or the
+//! liveness bound, if that ends later; `heal`).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -25,6 +26,7 @@ use crate::clock::{self, Clock};
 use crate::cross;
 use crate::env::DiskLedger;
 use crate::env::TurmoilEnv;
+use crate::liveness;
 use crate::net::link::Link;
 use crate::net::{Net, NetReport, Route};
 use crate::origin::Origin;
@@ -61,7 +63,8 @@ pub struct RunOutcome {
     /// Simulated time when the run stopped.
     pub end: Duration,
     pub steps: u64,
-    /// Every job reached its end before the deadline.
+    /// Every job reached its end before the run stopped: by the deadline or, for a
+    /// `[liveness]` scenario, by the end of the liveness bound if that is later.
     pub settled: bool,
     /// A host's software failed (its error), which stops the run.
     pub host_error: Option<String>,
@@ -83,7 +86,7 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
         .rng_seed(config.seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(scenario.epoch_unix_secs()))
         .tick_duration(scenario.tick.0)
-        .simulation_duration(scenario.deadline.0 + Duration::from_secs(1))
+        .simulation_duration(liveness::run_length_max(scenario) + Duration::from_secs(1))
         .tcp_capacity(TCP_CAPACITY)
         .min_message_latency(latency.min.0)
         .max_message_latency(latency.max.0);
@@ -138,7 +141,16 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
     let timeline = timeline::build(scenario, config.seed);
     let leaps = !config.fixed_step;
     let faults = Faults::default();
-    let stepper = Stepper { sim, recorder, scenario, faults, net: net.clone(), clock, leaps };
+    let stepper = Stepper {
+        sim,
+        recorder,
+        scenario,
+        faults,
+        net: net.clone(),
+        clock,
+        leaps,
+        liveness_end: None,
+    };
     let mut outcome = stepper.drive(timeline);
     outcome.disk = ledger.take();
     outcome.net = net.report();
@@ -313,6 +325,8 @@ struct Faults {
     drops: BTreeMap<(String, String), u32>,
     /// Hosts without power, and when they boot again.
     down_until: BTreeMap<String, Duration>,
+    /// Plain (turmoil) links whose latency a fault changed.
+    latency_set: BTreeSet<(String, String)>,
 }
 
 struct Stepper<'a> {
@@ -324,6 +338,8 @@ struct Stepper<'a> {
     clock: Rc<Clock>,
     /// Leap over idle stretches (off only to compare against a run without leaps).
     leaps: bool,
+    /// When the liveness bound ends, once the chaos phase has been healed.
+    liveness_end: Option<Duration>,
 }
 
 /// A leap needs this many idle ticks ahead. The steps around it run as they would have
@@ -350,8 +366,9 @@ impl Stepper<'_> {
         let mut timeline = timeline.into_iter().peekable();
         let mut book = JobBook::default();
         let (mut seen, mut steps, mut quiet_steps) = (0, 0u64, 0u32);
-        let deadline = self.scenario.deadline.0;
         let (settled, host_error) = loop {
+            // The run goes on until the liveness bound ends, if that is after the deadline.
+            let stop_at = self.scenario.deadline.0.max(self.liveness_end.unwrap_or_default());
             let now = self.now();
             while let Some((at, _)) = timeline.peek()
                 && *at <= now
@@ -366,7 +383,7 @@ impl Stepper<'_> {
             if book.settled(self.scenario) {
                 break (true, None);
             }
-            if now >= deadline {
+            if now >= stop_at {
                 break (false, None);
             }
             if steps >= STEPS_MAX {
@@ -396,7 +413,7 @@ impl Stepper<'_> {
             quiet_steps = if quiet { quiet_steps + 1 } else { 0 };
             if self.leaps && quiet_steps >= QUIET_STEPS_BEFORE_LEAP {
                 let next_action = timeline.peek().map(|(at, _)| *at);
-                if self.leap(next_action.map_or(deadline, |at| at.min(deadline))) {
+                if self.leap(next_action.map_or(stop_at, |at| at.min(stop_at))) {
                     quiet_steps = 0;
                 }
             }
@@ -491,7 +508,10 @@ impl Stepper<'_> {
                         let down = self.net.link(&b, &a).expect("links have two directions");
                         down.borrow_mut().set_latency(latency);
                     }
-                    None => self.sim.set_link_latency(a.as_str(), b.as_str(), latency),
+                    None => {
+                        self.sim.set_link_latency(a.as_str(), b.as_str(), latency);
+                        self.faults.latency_set.insert(link(&a, &b));
+                    }
                 }
                 let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
                 self.recorder.record_at(now, &a, SimEvent::LatencySet { peer: b, latency_us });
@@ -510,6 +530,7 @@ impl Stepper<'_> {
                     SimEvent::LinkRateSet { peer: b, down_bps, up_bps },
                 );
             }
+            Action::Heal => self.heal(now),
             Action::ContentChange { server, path, version, size } => {
                 self.recorder.record_at(
                     now,
@@ -535,6 +556,8 @@ impl Stepper<'_> {
         }
     }
 }
+
+mod heal;
 
 /// A link's key, the same whichever end is named first.
 fn link(a: &str, b: &str) -> (String, String) {

@@ -167,6 +167,12 @@ impl Net {
         self.0.borrow().routes.iter().find_map(|route| route.joins(from, to).cloned())
     }
 
+    /// Both directions (up, down) of the `index`-th route, in the scenario's `[[links]]` order.
+    pub fn route(&self, index: usize) -> Option<[Rc<RefCell<Link>>; 2]> {
+        let state = self.0.borrow();
+        state.routes.get(index).map(|route| [route.up.clone(), route.down.clone()])
+    }
+
     /// Samples every queue for each bucket that ended by `now` (called by the step loop).
     pub fn sample(&self, now: Duration) {
         let mut state = self.0.borrow_mut();
