@@ -20,6 +20,7 @@ use crate::world::RunOutcome;
 
 pub mod bandwidth;
 mod files;
+mod outcome;
 pub mod schedule;
 pub mod security;
 
@@ -63,10 +64,13 @@ pub enum Oracle {
     ConnectionIsolation,
     /// No password appears in the trace, in any encoding.
     SecretsHidden,
+    /// With `[liveness]`: once the chaos phase is healed, every job reaches its expected end
+    /// within the liveness bound.
+    Liveness,
 }
 
 impl Oracle {
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::Integrity,
         Self::ExactOffset,
         Self::RangeWithinEof,
@@ -84,6 +88,7 @@ impl Oracle {
         Self::BasicOverHttp,
         Self::ConnectionIsolation,
         Self::SecretsHidden,
+        Self::Liveness,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -105,6 +110,7 @@ impl Oracle {
             Self::BasicOverHttp => "basic-over-http",
             Self::ConnectionIsolation => "connection-isolation",
             Self::SecretsHidden => "secrets-hidden",
+            Self::Liveness => "liveness",
         }
     }
 }
@@ -145,30 +151,9 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
     legal_transitions(entries, &mut violations);
     jobs_survive_restart(entries, &mut violations);
     durable_prefix(entries, &mut violations);
-    expected_outcome(scenario, &book, &mut violations);
-    if !outcome.settled && outcome.host_error.is_none() {
-        let pending: Vec<String> = scenario
-            .jobs
-            .iter()
-            .map(|job| job.get_ref())
-            .filter_map(|spec| {
-                let state = book.job(&spec.name).and_then(|(_, record)| record.state);
-                let state =
-                    state.map_or_else(|| "never created".to_owned(), |state| state.to_string());
-                (state != "ACKNOWLEDGED" && state != "ERROR")
-                    .then(|| format!("`{}` is {state}", spec.name))
-            })
-            .collect();
-        violations.push(Violation {
-            oracle: Oracle::Deadline,
-            t_us: None,
-            detail: format!(
-                "not settled by the deadline {}: {}",
-                scenario.deadline,
-                pending.join(", ")
-            ),
-        });
-    }
+    outcome::expected_outcome(scenario, &book, &mut violations);
+    outcome::deadline(scenario, &book, outcome, &mut violations);
+    outcome::liveness(scenario, outcome, &mut violations);
     hosts_healthy(entries, outcome, &mut violations);
     security::credential_scope(entries, &mut violations);
     security::basic_over_http(scenario, entries, &mut violations);
@@ -449,49 +434,6 @@ fn durable_prefix(entries: &[TraceEntry], out: &mut Vec<Violation>) {
             out.push(violation(Oracle::DurablePrefix, entry, format!(
                 "{job} file{file}: the journal vouched for {journal_offset} bytes but after the restart the file is {len}"
             )));
-        }
-    }
-}
-
-fn expected_outcome(scenario: &Scenario, book: &JobBook, out: &mut Vec<Violation>) {
-    for spec in scenario.jobs.iter().map(|job| job.get_ref()) {
-        let expect = &spec.expect;
-        let Some((id, record)) = book.job(&spec.name) else {
-            out.push(Violation {
-                oracle: Oracle::ExpectedOutcome,
-                t_us: None,
-                detail: format!("`{}` was never created", spec.name),
-            });
-            continue;
-        };
-        let state = record.state;
-        let problem = if state != Some(expect.state) {
-            Some(format!(
-                "ended {}",
-                state.map_or_else(|| "unknown".to_owned(), |state| state.to_string())
-            ))
-        } else if expect.state == JobState::Acknowledged && record.completed != Some(Hresult::S_OK)
-        {
-            Some(format!(
-                "Complete returned {}",
-                record.completed.map_or_else(|| "nothing".to_owned(), |code| code.to_string())
-            ))
-        } else if let Some(error) = expect.error.filter(|error| record.error != Some(*error)) {
-            let got = record.error.map_or_else(|| "no error".to_owned(), |code| code.to_string());
-            Some(format!("ended ERROR with {got}, not {error}"))
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            let mut want = expect.state.to_string();
-            if let Some(error) = expect.error {
-                want = format!("{want} {error}");
-            }
-            out.push(Violation {
-                oracle: Oracle::ExpectedOutcome,
-                t_us: None,
-                detail: format!("`{}` ({id}) {problem}; expected {want}", spec.name),
-            });
         }
     }
 }
