@@ -6,6 +6,8 @@
 //!   other trace.
 //! - `leaps`: leaping over idle time gives the trace of stepping every tick; 14 days of
 //!   retries take few steps.
+//! - `liveness`: two-phase runs: the heal, the run past its deadline until the bound ends,
+//!   and a background transfer a healed fault leaves crawling, caught.
 //! - `properties`: random file sizes x random interruption schedules keep exact-offset resume
 //!   and integrity (proptest; `PROPTEST_CASES` raises the case count), and the property is
 //!   shown failing for an engine that resumes one byte late.
@@ -24,6 +26,7 @@ mod determinism;
 mod fetch;
 mod leaps;
 mod links;
+mod liveness;
 mod properties;
 mod resume;
 mod support;
