@@ -136,12 +136,12 @@ after = "10s"
 
 /// A genuine liveness failure of the engine, which the oracle catches: the delay-based
 /// controller keeps the least round trip of the last ten minutes as its base delay
-/// (`core::ledbat::BASE_HISTORY`, RFC 6817's BASE_HISTORY), so once the shortcut is gone it
-/// reads the 560 ms the route grew by as a standing queue and holds the transfer at its
-/// 2 kbit/s floor until the shortcut's minutes age out: a 3 MB download that takes half a
-/// minute on this line takes over ten. Should the engine learn to tell a longer route from a
-/// queue (LEDBAT++ and RFC 6817 §4.4 discuss it), this test fails: make the scenario a
-/// passing one.
+/// (`core::ledbat::BASE_HISTORY`; in RFC 6817 a lower base is adopted at once, a higher one
+/// only after BASE_HISTORY minutes: `../shared/design/peers.md` §C1). Once the shortcut is
+/// gone it reads the 560 ms the route grew by as a standing queue of its own and holds the
+/// transfer at its 2 kbit/s floor until the shortcut's minutes age out: a 3 MB download that
+/// takes under a minute on this line takes over ten. Should the engine learn to tell a longer
+/// route from a queue, this test fails: make the scenario a passing one.
 #[test]
 fn liveness_catches_the_controller_stuck_on_a_healed_shortcut() {
     let report = judge(SHORTCUT_TAKEN_AWAY, 1);
