@@ -171,6 +171,10 @@ impl<E: Env> Client<E> {
             let response = self.send_once(&method, ask, &route, &mut pending).await?;
             let status = response.status().as_u16();
             if let Some(target) = challenged(status, matches!(route, Route::Proxy { .. })) {
+                if target == AuthTarget::Server {
+                    // The request passed the proxy: its answer was accepted, and goes again.
+                    self.proxy_auth.on_accepted();
+                }
                 rounds += 1;
                 let header = self.answer(target, &route, &method, response.headers(), rounds)?;
                 self.discard_body(response).await?;
@@ -286,21 +290,30 @@ impl<E: Env> Client<E> {
         loop {
             let fresh = self.ensure_connection(&peer).await?;
             if fresh {
-                // Connection-bound answers (NTLM) die with the connection they belong to.
-                self.proxy_auth.on_new_connection();
-                self.server_auth.on_new_connection();
-                pending.iter_mut().for_each(|header| *header = None);
+                // Connection-bound answers (NTLM) die with the connection they belong to;
+                // Basic and Digest answers go on the new one.
+                for (slot, auth) in
+                    [&mut self.proxy_auth, &mut self.server_auth].into_iter().enumerate()
+                {
+                    if auth.on_new_connection() {
+                        pending[slot] = None;
+                    }
+                }
             }
             let uri = self.request_target(route);
             let mut headers = [None, None];
+            let mut answers = [None, None];
             if matches!(route, Route::Proxy { .. }) {
-                headers[0] = pending[0].take().or_else(|| {
+                answers[0] = pending[0].take();
+                headers[0] = answers[0].clone().or_else(|| {
                     let keys = keys(&self.inner, &self.access, AuthTarget::Proxy);
                     self.proxy_auth.header(&keys, method.as_str(), &uri)
                 });
             }
             if self.credentials_reach() {
-                headers[1] = pending[1].take().or_else(|| {
+                // Kept pending until the server judges it: a 407 means only the proxy did.
+                answers[1] = pending[1].clone();
+                headers[1] = answers[1].clone().or_else(|| {
                     let keys = keys(&self.inner, &self.access, AuthTarget::Server);
                     self.server_auth.header(&keys, method.as_str(), &uri)
                 });
@@ -315,8 +328,8 @@ impl<E: Env> Client<E> {
                 Err(error) if !resent && resend_on_new_connection(!fresh, failure_of(&error)) => {
                     self.connection = None;
                     resent = true;
-                    // The answers were consumed; the fresh connection starts over.
-                    pending.iter_mut().for_each(|header| *header = None);
+                    // The answers go again; the fresh connection drops those bound to this one.
+                    *pending = answers;
                 }
                 Err(error) => return Err(hyper_error(error).into()),
             }

@@ -224,6 +224,18 @@ fn parse_nc(nc: &str) -> Option<u32> {
     valid.then(|| u32::from_str_radix(nc, 16).ok()).flatten()
 }
 
+/// Whether an answer's `uri` names the request's resource. RFC 7616 §3.4 repeats the
+/// request-target in `uri` "because proxies are allowed to change the Request-Line in
+/// transit": a client behind a forward proxy answers with the absolute-form it sent, which
+/// the proxy turned into origin-form on the way (§3.4.6 asks for the same resource, not the
+/// same text). So `http://authority/path` counts for the origin-form target `/path`; the host
+/// is not checked, since the server reached is the one the proxy chose by that host.
+fn same_resource(sent: &str, target: &str) -> bool {
+    let path_of_absolute =
+        sent.strip_prefix("http://").and_then(|rest| rest.find('/').map(|slash| &rest[slash..]));
+    sent == target || (target.starts_with('/') && path_of_absolute == Some(target))
+}
+
 fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -264,7 +276,7 @@ impl Gatekeeper {
         if answer.realm != self.realm {
             return Err(refuse(format!("wrong realm {}", echo(&answer.realm))));
         }
-        if answer.uri != uri {
+        if !same_resource(&answer.uri, uri) {
             let (sent, target) = (echo(&answer.uri), echo(uri));
             return Err(refuse(format!("uri {sent} is not the request-target {target}")));
         }

@@ -216,13 +216,19 @@ impl Authenticator {
     }
 
     /// The connection changed: an authenticated or half-negotiated connection is gone.
-    pub fn on_new_connection(&mut self) {
-        if matches!(
+    /// Returns whether the exchange started over: then an answer built for the old
+    /// connection (an NTLM message) must not go on the new one. A Basic or Digest answer
+    /// belongs to the request, not the connection, and still goes (an HTTP/1.0 server closes
+    /// the connection after its 401).
+    pub fn on_new_connection(&mut self) -> bool {
+        let bound = matches!(
             self.state,
             State::Connected | State::Negotiating { .. } | State::Answered { preemptive: None, .. }
-        ) {
+        );
+        if bound {
             self.state = State::Idle;
         }
+        bound
     }
 }
 
@@ -367,6 +373,18 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_answer_outlives_the_connection_it_was_challenged_on() {
+        let (store, policy) = (store(AuthScheme::Digest), LogonPolicy::default());
+        let keys = keys(&store, &policy);
+        let mut server = Authenticator::new(AuthTarget::Server);
+        server.on_challenge(&keys, &challenge(DIGEST), "GET", "/").unwrap();
+        // An HTTP/1.0 server closed the connection after its 401: the answer still goes.
+        assert!(!server.on_new_connection());
+        server.on_accepted();
+        assert!(server.header(&keys, "GET", "/").unwrap().contains("nc=00000002"));
+    }
+
+    #[test]
     fn ntlm_starts_over_on_a_new_connection() {
         let (store, policy) = (store(AuthScheme::Ntlm), LogonPolicy::default());
         let keys = keys(&store, &policy);
@@ -374,7 +392,7 @@ mod tests {
         let negotiate = server.on_challenge(&keys, &challenge("NTLM"), "GET", "/").unwrap();
         assert!(negotiate.starts_with("NTLM "));
         // The connection closed before the challenge message: the handshake starts again.
-        server.on_new_connection();
+        assert!(server.on_new_connection(), "the negotiate message belonged to the old one");
         let again = server.on_challenge(&keys, &challenge("NTLM"), "GET", "/").unwrap();
         assert_eq!(again, negotiate);
         let lost = server.on_challenge(&keys, &challenge("NTLM"), "GET", "/");

@@ -112,6 +112,21 @@ fn replayed_nonce_count_is_stale_and_a_new_count_is_not() {
 }
 
 #[test]
+fn an_absolute_uri_from_behind_a_proxy_names_the_origin_form_target() {
+    let mut gatekeeper = rfc_gatekeeper(vec![Demand::DigestMd5]);
+    let absolute = "http://www.example.org/dir/index.html";
+    let ex = Exchange { uri: absolute, ..rfc_exchange() };
+    let response = request_digest(Algorithm::Md5, &ex, "Circle of Life");
+    let header = rfc_header("MD5", &response).replace(URI, absolute);
+    assert!(matches!(admit(&mut gatekeeper, &header), Admission::Allowed { .. }));
+    let other = header.replace("/dir/index.html", "/dir/other.html");
+    assert_eq!(
+        rejected(&admit(&mut gatekeeper, &other)),
+        Some("uri http://www.example.org/dir/other.html is not the request-target /dir/index.html")
+    );
+}
+
+#[test]
 fn refusals_say_why() {
     let md5 = rfc_header("MD5", MD5_RESPONSE);
     let cases = [
