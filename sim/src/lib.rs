@@ -27,6 +27,7 @@
 //! - [`matrix`]: the credential decision matrix, each row run in the simulator.
 //! - [`report`]: a judged run: verdict, figures, replay line.
 //! - [`gate`]: every scenario for every seed.
+//! - [`swarm`]: every seed expands into a generated scenario (VOPR-style swarm testing).
 //! - [`profile`]: the throttle-and-yield workload of `bitsim profile`; [`plot`] its chart.
 //!
 //! # Determinism
@@ -53,6 +54,7 @@ pub mod profile;
 pub mod proxy;
 pub mod report;
 pub mod scenario;
+pub mod swarm;
 pub mod timeline;
 pub mod trace;
 pub mod traffic;
