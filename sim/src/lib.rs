@@ -28,6 +28,7 @@
 //! - [`report`]: a judged run: verdict, figures, replay line.
 //! - [`gate`]: every scenario for every seed.
 //! - [`swarm`]: every seed expands into a generated scenario (VOPR-style swarm testing).
+//! - [`shrink`]: a failing scenario, reduced while the same oracle still fails.
 //! - [`profile`]: the throttle-and-yield workload of `bitsim profile`; [`plot`] its chart.
 //!
 //! # Determinism
@@ -54,6 +55,7 @@ pub mod profile;
 pub mod proxy;
 pub mod report;
 pub mod scenario;
+pub mod shrink;
 pub mod swarm;
 pub mod timeline;
 pub mod trace;
