@@ -97,6 +97,36 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Generate a whole scenario from each seed (topology, link, files, jobs, credentials,
+    /// fault rates), run it with that seed and judge it; one artifact per failing seed.
+    Swarm {
+        /// Seeds as `A..B` (B exclusive) or `N`.
+        #[arg(long, default_value = "0..100", value_parser = gate::parse_seeds)]
+        seeds: std::ops::Range<u64>,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print each seed's generated scenario (for `bitsim run`) instead of running it.
+        #[arg(long)]
+        print: bool,
+        /// Where each failing seed's artifact goes (`bitsim run` replays it).
+        #[arg(long, value_name = "DIR", default_value = "target/bitsim-failures")]
+        artifacts: PathBuf,
+        #[command(flatten)]
+        defects: DefectArgs,
+    },
+    /// Reduce a failure artifact's scenario (fewer faults, jobs and bytes, a shorter time
+    /// line) while the same oracle still fails; write the smallest as a new artifact.
+    Shrink {
+        /// A failure artifact, as `bitsim gate` or `bitsim swarm` wrote it.
+        artifact: PathBuf,
+        /// At most this many runs (default: as many as the shrinker's own bound).
+        #[arg(long)]
+        budget: Option<u32>,
+        /// Where the shrunk artifact goes (default: next to the input, `<name>-shrunk.toml`).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Download a real URL with the engine on real sockets and files.
     Fetch {
         url: String,
@@ -118,23 +148,32 @@ struct DefectArgs {
 }
 
 impl DefectArgs {
+    /// Every named defect switched on; an unknown name, or any name in a build without the
+    /// `defects` feature, is bad input.
     fn defects(&self) -> anyhow::Result<Defects> {
-        #[allow(unused_mut)]
         let mut defects = Defects::default();
-        if let Some(name) = self.names.first() {
+        for name in &self.names {
             let known = bitsim_engine::core::defect::Defect::ALL
                 .into_iter()
                 .find(|defect| defect.name() == name);
             let Some(defect) = known else { anyhow::bail!("unknown defect `{name}`") };
-            #[cfg(feature = "defects")]
-            {
-                defects = defects.with(defect);
-            }
-            #[cfg(not(feature = "defects"))]
-            anyhow::bail!("`--defect {}` needs a build with `--features defects`", defect.name());
+            defects = switch_on(defects, defect)?;
         }
         Ok(defects)
     }
+}
+
+#[cfg(feature = "defects")]
+fn switch_on(
+    defects: Defects,
+    defect: bitsim_engine::core::defect::Defect,
+) -> anyhow::Result<Defects> {
+    Ok(defects.with(defect))
+}
+
+#[cfg(not(feature = "defects"))]
+fn switch_on(_: Defects, defect: bitsim_engine::core::defect::Defect) -> anyhow::Result<Defects> {
+    anyhow::bail!("`--defect {}` needs a build with `--features defects`", defect.name())
 }
 
 fn main() -> ExitCode {
@@ -159,6 +198,12 @@ fn main() -> ExitCode {
         }
         Command::Profile { profile, scenario, seed, plot, print } => {
             profile_command(&profile, scenario.as_deref(), seed, plot.as_deref(), print)
+        }
+        Command::Swarm { seeds, jobs, print, artifacts, defects } => {
+            swarm::swarm(seeds, jobs, print, &artifacts, &defects)
+        }
+        Command::Shrink { artifact, budget, out } => {
+            swarm::shrink(&artifact, budget, out.as_deref())
         }
         Command::Fetch { url, destination, state_dir, access } => {
             fetch::fetch(&url, &destination, &state_dir, &access)
@@ -226,15 +271,24 @@ const PROGRESS_LINES: u64 = 10;
 /// The gate's progress: a bar on a terminal; otherwise a plain line at every tenth of the
 /// runs, so CI logs show progress without a line per run.
 enum Progress {
-    Bar { bar: indicatif::ProgressBar, failed: std::sync::atomic::AtomicU64 },
-    Lines { total: u64, done: std::sync::atomic::AtomicU64, failed: std::sync::atomic::AtomicU64 },
+    Bar {
+        bar: indicatif::ProgressBar,
+        failed: std::sync::atomic::AtomicU64,
+    },
+    Lines {
+        /// The command, which starts every line.
+        name: &'static str,
+        total: u64,
+        done: std::sync::atomic::AtomicU64,
+        failed: std::sync::atomic::AtomicU64,
+    },
 }
 
 impl Progress {
-    fn new(total: u64) -> Self {
+    fn new(name: &'static str, total: u64) -> Self {
         use std::io::IsTerminal as _;
         if !std::io::stderr().is_terminal() {
-            return Self::Lines { total, done: 0.into(), failed: 0.into() };
+            return Self::Lines { name, total, done: 0.into(), failed: 0.into() };
         }
         let bar = indicatif::ProgressBar::new(total);
         let style = indicatif::ProgressStyle::with_template(
@@ -255,14 +309,14 @@ impl Progress {
                 }
                 bar.inc(1);
             }
-            Self::Lines { total, done, failed } => {
+            Self::Lines { name, total, done, failed } => {
                 if !report.passed() {
                     failed.fetch_add(1, Relaxed);
                 }
                 let done = done.fetch_add(1, Relaxed) + 1;
                 let step = (total / PROGRESS_LINES).max(1);
                 if done % step == 0 || done == *total {
-                    eprintln!("gate: {done}/{total} runs, {} failed", failed.load(Relaxed));
+                    eprintln!("{name}: {done}/{total} runs, {} failed", failed.load(Relaxed));
                 }
             }
         }
@@ -310,7 +364,7 @@ fn gate(
         seeds.end
     );
     let options = gate::Options { defects: defects.defects()?, workers, check_determinism };
-    let progress = Progress::new(pairs.len() as u64);
+    let progress = Progress::new("gate", pairs.len() as u64);
     let result = gate::run_pairs(&scenarios, &pairs, &options, |report| progress.on_report(report));
     progress.finish();
     print!("{}", result.table());
@@ -388,3 +442,4 @@ fn scenario_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 mod fetch;
+mod swarm;
