@@ -14,6 +14,8 @@
 //! - `resume`: the resume scenarios resume, without refetching a durable byte.
 //! - `fetch`: `bitsim fetch` on real sockets through a real authenticating proxy.
 //! - `cli`: exit codes and messages of the `bitsim` binary.
+//! - `swarm`: a seed's printed scenario replays the swarm's run; a deliberately broken
+//!   engine is found by the swarm, shrunk to at most two faults, and replayed from artifacts.
 //!
 //! The golden traces are a separate test target, `snapshots/golden.rs`, so that the
 //! directory holding them is one `cargo insta review` searches.
@@ -30,3 +32,4 @@ mod liveness;
 mod properties;
 mod resume;
 mod support;
+mod swarm;
