@@ -67,6 +67,10 @@ pub(super) fn shrink(path: &Path, budget: Option<u32>, out: Option<&Path>) -> an
     let artifact = Artifact::parse(&text, &label).map_err(anyhow::Error::msg)?.with_context(|| {
         format!("{label} is a scenario, not a failure artifact: shrink needs the artifact a failing `bitsim gate`, `swarm` or `run` wrote")
     })?;
+    anyhow::ensure!(
+        !artifact.failed.iter().any(|name| name == "determinism"),
+        "{label}: a determinism failure needs two runs per candidate, which shrink does not do"
+    );
     let scenario = Scenario::parse(&artifact.scenario, &format!("{label} (its scenario)"))?;
     let defects = DefectArgs { names: artifact.defects.clone() }.defects()?;
     let target = Target { seed: artifact.seed, defects, failed: artifact.failed.clone() };
