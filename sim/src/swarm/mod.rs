@@ -69,6 +69,7 @@ pub fn generate(seed: u64) -> Result<Generated, ScenarioError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ SWARM_SALT);
     let (mut scenario, estimate) = topology::draw(&mut rng, seed);
     let drawn = faults::draw(&mut rng, &mut scenario, &estimate);
+    // A `[liveness] after` table, once the format has one, is set here from `drawn.chaos_end`.
     let text = render(seed, &scenario, &drawn);
     let scenario = Scenario::parse(&text, &label(seed))?;
     Ok(Generated { seed, text, scenario, rates: drawn.rates, chaos_end: drawn.chaos_end })
