@@ -37,9 +37,14 @@ const TRANSFER_TIME_MAX: Duration = Duration::from_secs(60);
 /// What a background transfer is assumed to get of a shaped link: the background controller
 /// uses 36-40 % of dial-up and ISDN lines (README, "Links and profiles"), more elsewhere.
 const BACKGROUND_SHARE: f64 = 0.3;
-/// BITS's MinimumRetryDelay floor (5 s) up to a minute: the 600 s default would make every
-/// fault cost ten simulated minutes of idle steps.
+/// BITS's MinimumRetryDelay floor (5 s) up to a minute...
 const RETRY_DELAY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(60));
+/// ...or, for this share of jobs, BITS's default (600 s): what a program that never sets it
+/// gets. The simulator leaps over the idle wait (README, "Simulated time"), so it costs
+/// little wall time.
+const DEFAULT_RETRY_DELAY_SHARE: f64 = 0.2;
+/// BITS's default MinimumRetryDelay.
+const RETRY_DELAY_DEFAULT: Duration = Duration::from_secs(600);
 
 /// How jobs that use the proxy find it.
 #[derive(Clone, Copy, Debug)]
@@ -73,7 +78,8 @@ struct JobShape {
     owner: Option<&'static str>,
     proxied: bool,
     servers: Vec<usize>,
-    retry_delay: Duration,
+    /// `None`: BITS's default.
+    retry_delay: Option<Duration>,
     start_at: Option<Duration>,
 }
 
@@ -99,7 +105,9 @@ pub(super) fn draw(
             servers: (0..rng.random_range(1..=FILES_PER_JOB_MAX))
                 .map(|_| rng.random_range(0..scenario.servers.len()))
                 .collect(),
-            retry_delay: Duration::from_secs(log_span(rng, RETRY_DELAY.0, RETRY_DELAY.1).as_secs()),
+            retry_delay: (!rng.random_bool(DEFAULT_RETRY_DELAY_SHARE)).then(|| {
+                Duration::from_secs(log_span(rng, RETRY_DELAY.0, RETRY_DELAY.1).as_secs())
+            }),
             start_at: rng
                 .random_bool(0.4)
                 .then(|| log_span(rng, Duration::from_millis(100), Duration::from_secs(10))),
@@ -126,7 +134,11 @@ pub(super) fn draw(
         transfer += took;
         scenario.jobs.push(spanned(job));
     }
-    let retry_max = shapes.iter().map(|shape| shape.retry_delay).max().unwrap_or_default();
+    let retry_max = shapes
+        .iter()
+        .map(|shape| shape.retry_delay.unwrap_or(RETRY_DELAY_DEFAULT))
+        .max()
+        .unwrap_or_default();
     let start_max = shapes.iter().filter_map(|shape| shape.start_at).max().unwrap_or_default();
     (transfer, retry_max, start_max)
 }
@@ -202,7 +214,7 @@ fn job(
     let job = Job {
         name,
         priority: shape.priority,
-        retry_delay: Some(Span(shape.retry_delay)),
+        retry_delay: shape.retry_delay.map(Span),
         no_progress_timeout: None,
         rate_limit: None,
         start_at: shape.start_at.map(Span),

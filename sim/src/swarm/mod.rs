@@ -30,7 +30,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::artifact::Artifact;
 use crate::gate::{self, GateResult, GateScenario, Pair};
 use crate::report::Report;
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario::{Liveness, Scenario, ScenarioError, Span};
 
 pub use self::faults::{CHAOS_START, FaultRates};
 pub use self::render::to_toml;
@@ -41,7 +41,10 @@ const SWARM_SALT: u64 = 0x5eed_5a7a_0000_0001;
 
 /// Bumped whenever the same seed would generate a different scenario, so that an old
 /// artifact (which carries its scenario's text) is never confused with a fresh draw.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
+
+/// The liveness phase starts this long after the chaos window, whose end a fault may fall on.
+const LIVENESS_AFTER_WINDOW: Duration = Duration::from_millis(1);
 
 /// What one seed expanded into.
 #[derive(Clone, Debug)]
@@ -53,8 +56,8 @@ pub struct Generated {
     pub scenario: Scenario,
     /// The fault rates this seed drew (mean faults per kind in the chaos window).
     pub rates: FaultRates,
-    /// Every fault happens before this simulated time; after it the run must recover. A
-    /// liveness table (`[liveness] after = ...`) would be emitted from this one value.
+    /// Every fault happens before this simulated time; then the run heals, and every job
+    /// must finish within the liveness bound (`[liveness] after`).
     pub chaos_end: Duration,
 }
 
@@ -69,7 +72,10 @@ pub fn generate(seed: u64) -> Result<Generated, ScenarioError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ SWARM_SALT);
     let (mut scenario, estimate) = topology::draw(&mut rng, seed);
     let drawn = faults::draw(&mut rng, &mut scenario, &estimate);
-    // A `[liveness] after` table, once the format has one, is set here from `drawn.chaos_end`.
+    // Chaos, then liveness: healed just after the window (a fault may fall at its very end),
+    // every job must then finish within the liveness bound.
+    let after = Span(drawn.chaos_end + LIVENESS_AFTER_WINDOW);
+    scenario.liveness = Some(topology::spanned(Liveness { after }));
     let text = render(seed, &scenario, &drawn);
     let scenario = Scenario::parse(&text, &label(seed))?;
     Ok(Generated { seed, text, scenario, rates: drawn.rates, chaos_end: drawn.chaos_end })
@@ -88,8 +94,8 @@ fn render(seed: u64, scenario: &Scenario, drawn: &faults::Drawn) -> String {
     let _ = writeln!(
         text,
         "# Chaos window: {}..{}; transfers alone take about {:.1} s; deadline {}.",
-        crate::scenario::Span(CHAOS_START),
-        crate::scenario::Span(drawn.chaos_end),
+        Span(CHAOS_START),
+        Span(drawn.chaos_end),
         drawn.transfer_estimate.as_secs_f64(),
         scenario.deadline
     );
