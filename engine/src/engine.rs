@@ -30,6 +30,10 @@ use crate::store::{StartError, Store};
 use crate::transfer::{self, Outcome};
 
 mod access;
+mod remote;
+mod users;
+
+pub use self::users::{Caller, Session};
 
 /// A handle to a running engine; clones share it.
 pub struct Engine<E: Env> {
@@ -47,6 +51,8 @@ impl<E: Env> Clone for Engine<E> {
 pub struct JobInfo {
     pub id: JobId,
     pub name: String,
+    /// The user who created the job (spec §2.10).
+    pub owner: String,
     pub state: JobState,
     pub priority: Priority,
     pub progress: JobProgress,
@@ -75,6 +81,8 @@ pub(crate) struct Inner<E: Env> {
     commit_lock: tokio::sync::Mutex<()>,
     /// Idle connections for the next transfer of the same owner.
     pub(crate) pool: crate::client::Pool,
+    /// Wakes API calls waiting for a transfer that another call is stopping.
+    transfer_ended: Notify,
 }
 
 struct RunningTransfer {
@@ -138,6 +146,7 @@ impl<E: Env> Engine<E> {
             started_at,
             commit_lock: tokio::sync::Mutex::new(()),
             pool: crate::client::Pool::default(),
+            transfer_ended: Notify::new(),
         });
         let io_error = |action, path: &str| {
             let path = path.to_owned();
@@ -383,6 +392,7 @@ impl<E: Env> Engine<E> {
         self.inner.queue.borrow().job(job).map(|job| JobInfo {
             id: job.id,
             name: job.name.clone(),
+            owner: job.access.owner.clone(),
             state: job.state,
             priority: job.priority,
             progress: job.progress(),
@@ -428,6 +438,10 @@ impl<E: Env> Engine<E> {
             running.stop.request();
             // A transfer that panicked has nothing left to clean up.
             let _ = running.task.await;
+        }
+        // Another call (a Cancel and a Suspend at once) may be stopping it: wait for the end.
+        while self.inner.queue.borrow().job(job).is_some_and(|record| record.running) {
+            self.inner.transfer_ended.notified().await;
         }
         Ok(())
     }
@@ -570,6 +584,7 @@ impl<E: Env> Inner<E> {
         // No new transfer of this job can be in the map yet: the driver starts one only after
         // the queue saw this one end, just above, with no await in between.
         self.transfers.borrow_mut().remove(&job);
+        self.transfer_ended.notify_waiters();
         // A journal that cannot be written stays dirty; the next commit tries again.
         let _ = self.commit().await;
         self.wake.notify_one();

@@ -43,6 +43,6 @@ pub use core::event::{Event, EventSink};
 pub use core::hresult::Hresult;
 pub use core::job::{JobId, JobProgress};
 pub use core::state::{JobState, Priority};
-pub use engine::{Engine, FileInfo, JobInfo};
+pub use engine::{Caller, Engine, FileInfo, JobInfo, Session};
 pub use env::{Env, FileIo, OpenMode, TokioEnv};
 pub use store::StartError;

@@ -112,6 +112,7 @@ impl<E: Env> FileTransfer<'_, E> {
                     self.inner.remote_info(self.job, self.file, &remote).await?;
                     self.durable.size = Some(remote.size);
                     self.durable.validators = remote.validators.clone();
+                    self.durable.new_source = false;
                     offset
                 }
                 ResumeDecision::Restart(reason) => {
@@ -170,7 +171,7 @@ impl<E: Env> FileTransfer<'_, E> {
         self.durable = DurableFile {
             size: remote.map(|remote| remote.size),
             validators: remote.map(|remote| remote.validators.clone()).unwrap_or_default(),
-            offset: 0,
+            ..DurableFile::default()
         };
         part.set_len(0).await.map_err(|error| {
             TransferError::local_io(&format!("truncate `{}`", self.temp), &error)

@@ -25,10 +25,14 @@ pub enum Defect {
     CredentialsAcrossRedirect,
     /// Lets jobs of different owners share a connection (and what it authenticated as).
     SharedConnections,
+    /// Lets any user act on and list any user's jobs.
+    NoOwnerCheck,
+    /// Keeps a file's progress after SetRemoteName whatever the new source's version.
+    KeepProgressOnNewSource,
 }
 
 impl Defect {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::ResumeOneByteLate,
         Self::SkipDataSync,
         Self::RangeOnePastEof,
@@ -38,6 +42,8 @@ impl Defect {
         Self::NoTimeSlice,
         Self::CredentialsAcrossRedirect,
         Self::SharedConnections,
+        Self::NoOwnerCheck,
+        Self::KeepProgressOnNewSource,
     ];
 
     #[cfg(feature = "defects")]
@@ -57,6 +63,8 @@ impl Defect {
             Self::NoTimeSlice => "no-time-slice",
             Self::CredentialsAcrossRedirect => "credentials-across-redirect",
             Self::SharedConnections => "shared-connections",
+            Self::NoOwnerCheck => "no-owner-check",
+            Self::KeepProgressOnNewSource => "keep-progress-on-new-source",
         }
     }
 }

@@ -42,6 +42,13 @@ pub enum Event {
         remote_name: String,
         local_name: String,
     },
+    /// SetRemoteName or ReplaceRemotePrefix gave the file a new remote name; its next
+    /// transfer keeps the durable bytes only if the new source has the same version.
+    RemoteNameChanged {
+        job: JobId,
+        file: usize,
+        remote_name: String,
+    },
     StateChanged {
         job: JobId,
         from: JobState,

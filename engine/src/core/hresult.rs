@@ -22,6 +22,8 @@ const fn from_win32(code: u32) -> Hresult {
 
 impl Hresult {
     pub const S_OK: Self = Self(0);
+    /// Success with nothing done (ReplaceRemotePrefix that matched no file).
+    pub const S_FALSE: Self = Self(1);
     pub const E_INVALIDARG: Self = Self(0x8007_0057);
     pub const E_NOTIMPL: Self = Self(0x8000_4001);
 
@@ -163,6 +165,7 @@ impl std::str::FromStr for Hresult {
 /// Every code with a name, in one table for both directions (code to name, name to code).
 const NAMES: &[(Hresult, &str)] = &[
     (Hresult::S_OK, "S_OK"),
+    (Hresult::S_FALSE, "S_FALSE"),
     (Hresult::E_INVALIDARG, "E_INVALIDARG"),
     (Hresult::E_NOTIMPL, "E_NOTIMPL"),
     (Hresult::BG_E_NOT_FOUND, "BG_E_NOT_FOUND"),

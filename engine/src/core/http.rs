@@ -8,8 +8,8 @@ use std::ops::Range;
 
 use http::HeaderMap;
 use http::header::{
-    CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED,
-    TRANSFER_ENCODING,
+    ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    LAST_MODIFIED, TRANSFER_ENCODING,
 };
 use serde::{Deserialize, Serialize};
 
@@ -116,6 +116,9 @@ impl Validators {
 pub struct RemoteInfo {
     pub size: u64,
     pub validators: Validators,
+    /// `Accept-Ranges: bytes`: the server says it can continue a transfer where another
+    /// stopped (what SetRemoteName needs to keep progress, spec §3.8).
+    pub accepts_ranges: bool,
 }
 
 /// Reads a HEAD response. BITS needs the size up front: no Content-Length is
@@ -141,7 +144,13 @@ pub fn parse_head(status: u16, headers: &HeaderMap) -> Result<RemoteInfo, Transf
             "HEAD response has both Content-Length and Transfer-Encoding",
         ));
     }
-    Ok(RemoteInfo { size, validators: Validators::from_headers(headers) })
+    let accepts_ranges = headers
+        .get_all(ACCEPT_RANGES)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|unit| unit.trim().eq_ignore_ascii_case("bytes"));
+    Ok(RemoteInfo { size, validators: Validators::from_headers(headers), accepts_ranges })
 }
 
 /// One GET: the byte range we want (`None` = the whole file, no `Range` header) and the
@@ -382,6 +391,7 @@ mod tests {
                 last_modified: Some("Thu, 01 Jan 2026 00:00:00 GMT".into()),
                 etag: Some("\"v1\"".into()),
             },
+            accepts_ranges: true,
         }
     }
 

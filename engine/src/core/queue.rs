@@ -370,9 +370,13 @@ impl Queue {
     /// HEAD told us the size and version of a file whose durable bytes are still valid.
     pub fn handle_remote_info(&mut self, id: JobId, file: usize, remote: &RemoteInfo) {
         let durable = &mut self.file_mut(id, file).durable;
-        if durable.size != Some(remote.size) || durable.validators != remote.validators {
+        if durable.size != Some(remote.size)
+            || durable.validators != remote.validators
+            || durable.new_source
+        {
             durable.size = Some(remote.size);
             durable.validators = remote.validators.clone();
+            durable.new_source = false;
             self.dirty = true;
         }
     }
@@ -390,7 +394,7 @@ impl Queue {
         record.durable = DurableFile {
             size: remote.map(|remote| remote.size),
             validators: remote.map(|remote| remote.validators.clone()).unwrap_or_default(),
-            offset: 0,
+            ..DurableFile::default()
         };
         record.transferred = false;
         self.record(Event::FileRestarted { job: id, file, reason });
@@ -526,6 +530,7 @@ fn not_found(id: JobId) -> ApiError {
 }
 
 mod persist;
+mod remote;
 mod schedule;
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,12 @@ pub struct DurableFile {
     pub validators: Validators,
     /// Bytes `0..offset` of the temporary file are synced and correct.
     pub offset: u64,
+    /// The file's remote name changed (SetRemoteName, ReplaceRemotePrefix) since these bytes
+    /// were fetched: they carry over to the new source only if its size and Last-Modified
+    /// match and its server takes ranges (spec §3.8); an ETag is one server's and proves
+    /// nothing about another's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub new_source: bool,
 }
 
 /// Why a file starts again from byte 0, as shown in traces.
@@ -40,6 +46,9 @@ pub enum RestartReason {
     PartFileShort { journal_offset: u64, file_len: u64 },
     /// At start-up the temporary file was missing although the journal had progress.
     PartFileMissing { journal_offset: u64 },
+    /// The remote name changed to a server that does not take ranges: it cannot continue
+    /// where the old one stopped (spec §3.8).
+    NewSourceWithoutRanges,
 }
 
 impl std::fmt::Display for RestartReason {
@@ -63,6 +72,9 @@ impl std::fmt::Display for RestartReason {
                     f,
                     "the temporary file is missing but the journal vouched for {journal_offset} bytes"
                 )
+            }
+            Self::NewSourceWithoutRanges => {
+                f.write_str("the new remote name's server does not accept ranges")
             }
         }
     }
@@ -97,6 +109,12 @@ pub fn decide_resume(
             new: remote.size,
         });
     }
+    if durable.new_source && !defects.contains(Defect::KeepProgressOnNewSource) {
+        return decide_on_new_source(durable, remote);
+    }
+    if durable.new_source {
+        return ResumeDecision::Continue { offset: durable.offset };
+    }
     if let Some(validator) = durable.validators.changed_in(&remote.validators) {
         return ResumeDecision::Restart(RestartReason::VersionChanged {
             validator: validator.into(),
@@ -107,6 +125,25 @@ pub fn decide_resume(
         offset += 1;
     }
     ResumeDecision::Continue { offset }
+}
+
+/// After a change of remote name (spec §3.8): the same size (checked by the caller) and the
+/// same Last-Modified on a server that takes ranges continue at the durable offset; anything
+/// else restarts. A Last-Modified missing on either side cannot show the versions match.
+fn decide_on_new_source(durable: &DurableFile, remote: &RemoteInfo) -> ResumeDecision {
+    if durable.offset == 0 {
+        return ResumeDecision::Continue { offset: 0 };
+    }
+    let (old, new) = (&durable.validators.last_modified, &remote.validators.last_modified);
+    if old.is_none() || old != new {
+        return ResumeDecision::Restart(RestartReason::VersionChanged {
+            validator: "Last-Modified".into(),
+        });
+    }
+    if !remote.accepts_ranges {
+        return ResumeDecision::Restart(RestartReason::NewSourceWithoutRanges);
+    }
+    ResumeDecision::Continue { offset: durable.offset }
 }
 
 /// Restarts from byte 0 allowed within one transfer. A server whose file changes at every
@@ -177,11 +214,60 @@ mod tests {
     use super::*;
 
     fn remote(size: u64, etag: &str) -> RemoteInfo {
-        RemoteInfo { size, validators: Validators { last_modified: None, etag: Some(etag.into()) } }
+        RemoteInfo {
+            size,
+            validators: Validators { last_modified: None, etag: Some(etag.into()) },
+            accepts_ranges: true,
+        }
     }
 
     fn durable(size: u64, etag: &str, offset: u64) -> DurableFile {
-        DurableFile { size: Some(size), validators: remote(size, etag).validators, offset }
+        DurableFile {
+            size: Some(size),
+            validators: remote(size, etag).validators,
+            offset,
+            new_source: false,
+        }
+    }
+
+    fn dated(size: u64, last_modified: &str, etag: &str) -> RemoteInfo {
+        let mut remote = remote(size, etag);
+        remote.validators.last_modified = Some(last_modified.into());
+        remote
+    }
+
+    #[test]
+    fn a_new_source_continues_on_the_same_size_and_date_whatever_its_etag() {
+        let old = dated(100, "Mon", "a");
+        let moved = DurableFile {
+            new_source: true,
+            ..DurableFile { validators: old.validators, ..durable(100, "a", 40) }
+        };
+        let mirror = dated(100, "Mon", "b");
+        assert_eq!(
+            decide_resume(&moved, &mirror, Defects::default()),
+            ResumeDecision::Continue { offset: 40 }
+        );
+        let newer = dated(100, "Tue", "a");
+        assert!(matches!(
+            decide_resume(&moved, &newer, Defects::default()),
+            ResumeDecision::Restart(RestartReason::VersionChanged { .. })
+        ));
+        let bigger = dated(101, "Mon", "a");
+        assert!(matches!(
+            decide_resume(&moved, &bigger, Defects::default()),
+            ResumeDecision::Restart(RestartReason::SizeChanged { .. })
+        ));
+        let no_ranges = RemoteInfo { accepts_ranges: false, ..dated(100, "Mon", "a") };
+        assert_eq!(
+            decide_resume(&moved, &no_ranges, Defects::default()),
+            ResumeDecision::Restart(RestartReason::NewSourceWithoutRanges)
+        );
+        let undated = remote(100, "a");
+        assert!(matches!(
+            decide_resume(&moved, &undated, Defects::default()),
+            ResumeDecision::Restart(RestartReason::VersionChanged { .. })
+        ));
     }
 
     #[test]

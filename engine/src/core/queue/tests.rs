@@ -8,7 +8,11 @@ use crate::core::journal::Journal;
 const SECOND: Duration = Duration::from_secs(1);
 
 fn remote(size: u64) -> RemoteInfo {
-    RemoteInfo { size, validators: Validators { last_modified: Some("v1".into()), etag: None } }
+    RemoteInfo {
+        size,
+        validators: Validators { last_modified: Some("v1".into()), etag: None },
+        accepts_ranges: true,
+    }
 }
 
 fn queue_with_job(files: usize, priority: Priority) -> (Queue, JobId) {
