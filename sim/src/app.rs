@@ -14,7 +14,7 @@ use turmoil::fs::shim::std::fs as simfs;
 use crate::content::Fnv64;
 use crate::env::{DiskLedger, TurmoilEnv};
 use crate::net::shaped::sim_now;
-use crate::scenario::{ENGINE_HOST, Job};
+use crate::scenario::{ENGINE_HOST, Job, Scenario};
 use crate::trace::{Recorder, SimEvent};
 
 /// Records every engine event in the trace, tells the disk ledger which files are which,
@@ -41,16 +41,21 @@ impl EventSink for SimSink {
     }
 }
 
-/// Runs the program forever.
+mod script;
+
+/// Runs the program forever. `first_boot`: the engine's host has not restarted yet.
 pub async fn run(
     engine: Engine<TurmoilEnv>,
-    jobs: Rc<[Job]>,
+    scenario: Rc<Scenario>,
     recorder: Recorder,
     wake: Rc<Notify>,
+    first_boot: bool,
 ) {
+    let jobs: Rc<[Job]> = scenario.jobs.iter().map(|job| job.get_ref().clone()).collect();
     let app = Rc::new(App { engine, recorder });
     app.prepare_directories(&jobs);
     let now = sim_now();
+    script::schedule(&app.engine, &scenario, &app.recorder, now, first_boot);
     let (due, later): (Vec<Job>, Vec<Job>) =
         jobs.iter().cloned().partition(|job| job.start_at.is_none_or(|at| at.0 <= now));
     app.reconcile(&due).await;

@@ -26,6 +26,8 @@ pub struct JobRecord {
     pub completed: Option<Hresult>,
     /// How many files the client program read back after Complete.
     pub verified_files: usize,
+    /// How many times a file of the job started again from byte 0.
+    pub restarts: u32,
 }
 
 impl JobBook {
@@ -60,6 +62,9 @@ impl JobBook {
             }
             TraceEvent::Engine(Event::Completed { job, result }) => {
                 self.jobs.entry(*job).or_default().completed = Some(*result);
+            }
+            TraceEvent::Engine(Event::FileRestarted { job, .. }) => {
+                self.jobs.entry(*job).or_default().restarts += 1;
             }
             TraceEvent::Sim(SimEvent::FileVerified { job, .. }) => {
                 self.jobs.entry(*job).or_default().verified_files += 1;

@@ -18,6 +18,7 @@ use crate::trace::{SimEvent, TraceEntry, TraceEvent};
 use crate::traffic::{JobTimeline, Traffic};
 use crate::world::RunOutcome;
 
+mod api;
 pub mod bandwidth;
 mod files;
 mod outcome;
@@ -67,10 +68,14 @@ pub enum Oracle {
     /// With `[liveness]`: once the chaos phase is healed, every job reaches its expected end
     /// within the liveness bound.
     Liveness,
+    /// Every scripted API call returned what the scenario says it must.
+    ApiResults,
+    /// No user but an administrator acts on or sees another user's job.
+    OwnerIsolation,
 }
 
 impl Oracle {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 20] = [
         Self::Integrity,
         Self::ExactOffset,
         Self::RangeWithinEof,
@@ -89,6 +94,8 @@ impl Oracle {
         Self::ConnectionIsolation,
         Self::SecretsHidden,
         Self::Liveness,
+        Self::ApiResults,
+        Self::OwnerIsolation,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -111,6 +118,8 @@ impl Oracle {
             Self::ConnectionIsolation => "connection-isolation",
             Self::SecretsHidden => "secrets-hidden",
             Self::Liveness => "liveness",
+            Self::ApiResults => "api-results",
+            Self::OwnerIsolation => "owner-isolation",
         }
     }
 }
@@ -159,6 +168,8 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
     security::basic_over_http(scenario, entries, &mut violations);
     security::connection_isolation(entries, &mut violations);
     security::secrets_hidden(scenario, &outcome.trace, &mut violations);
+    api::api_results(scenario, entries, &mut violations);
+    api::owner_isolation(entries, &mut violations);
     let jobs = JobTimeline::from_trace(scenario, entries);
     schedule::priority_order(&jobs, &mut violations);
     schedule::no_starvation(scenario, &jobs, &mut violations);
@@ -230,7 +241,8 @@ fn integrity(
                     ));
                     continue;
                 };
-                let key = ContentKey::new(seed, &url.0, &url.1, version, size);
+                let (host, path) = scenario.content_source(&url.0, &url.1);
+                let key = ContentKey::new(seed, &host, &path, version, size);
                 let want = format!("{:016x}", key.hash(size));
                 if *len != size || *hash != want {
                     out.push(violation(Oracle::Integrity, entry, format!(

@@ -37,6 +37,8 @@ pub struct Origin {
     keep_alive: bool,
     bytes_per_sec: Option<f64>,
     files: BTreeMap<String, Vec<Version>>,
+    /// Mirrored paths: whose content they serve (server, path).
+    mirrors: BTreeMap<String, (String, String)>,
     seed: u64,
     /// Unix time of the simulation's epoch, for Last-Modified dates.
     epoch_unix_secs: u64,
@@ -99,8 +101,18 @@ impl Origin {
                 (file.path.clone(), std::iter::once(first).chain(later).collect())
             })
             .collect();
+        let mirrors = server
+            .files
+            .iter()
+            .filter_map(|file| {
+                let url =
+                    bitsim_engine::core::http::RemoteUrl::parse(file.same_as.as_ref()?).ok()?;
+                Some((file.path.clone(), (url.host, url.path_and_query)))
+            })
+            .collect();
         Self {
             name: server.name.clone(),
+            mirrors,
             behaviour: server.behaviour,
             keep_alive: server.keep_alive,
             bytes_per_sec: server.send_rate.map(|rate| rate.bits_per_sec as f64 / 8.0),
@@ -121,7 +133,11 @@ impl Origin {
     /// The content key of `path` in version `version`, if both exist.
     pub fn content(&self, path: &str, version: u32) -> Option<(ContentKey, u64)> {
         let size = self.files.get(path)?.get(version as usize)?.size;
-        Some((ContentKey::new(self.seed, &self.name, path, version, size), size))
+        let (server, path) = match self.mirrors.get(path) {
+            Some((server, path)) => (server.as_str(), path.as_str()),
+            None => (self.name.as_str(), path),
+        };
+        Some((ContentKey::new(self.seed, server, path, version, size), size))
     }
 
     /// Accepts connections forever; the software of the server's host.
@@ -296,7 +312,14 @@ impl Origin {
         } else {
             0
         });
-        (format!("\"{:016x}\"", key.0), http_date(unix))
+        // A mirror's ETag is its own, as IIS farm servers' ETags differ for the same file:
+        // only size and Last-Modified identify a version across servers (spec §3.8).
+        let etag = if self.mirrors.contains_key(path) {
+            format!("\"{:016x}:{}\"", key.0, self.name)
+        } else {
+            format!("\"{:016x}\"", key.0)
+        };
+        (etag, http_date(unix))
     }
 
     fn record(

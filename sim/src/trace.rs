@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bitsim_engine::core::journal::fnv64;
-use bitsim_engine::{Event, JobId};
+use bitsim_engine::{Event, Hresult, JobId};
 
 use self::compact::compact_event;
 use crate::auth::Seen;
@@ -154,6 +154,20 @@ pub enum SimEvent {
         local: String,
         len: u64,
         hash: String,
+    },
+    /// A scripted API call (`[[actions]]`, by index) returned `result`.
+    ActionDone {
+        action: usize,
+        call: String,
+        caller: String,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        admin: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        job: Option<JobId>,
+        result: Hresult,
+        /// `enum-jobs`: the jobs listed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        listed: Option<Vec<JobId>>,
     },
     /// An API call of the client program failed.
     AppCallFailed {

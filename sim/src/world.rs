@@ -29,7 +29,7 @@ use crate::net::link::Link;
 use crate::net::{Net, NetReport, Route};
 use crate::origin::Origin;
 use crate::proxy::ForwardProxy;
-use crate::scenario::{Account, AuthDemand, CROSS_HOST, ENGINE_HOST, Job, Scenario};
+use crate::scenario::{Account, AuthDemand, CROSS_HOST, ENGINE_HOST, Scenario};
 use crate::timeline;
 use crate::trace::{Recorder, SimEvent, Trace};
 
@@ -101,15 +101,15 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
         let net = net.clone();
         sim.host(CROSS_HOST, move || cross::serve(net.clone()));
     }
-    let jobs: Rc<[Job]> = scenario.jobs.iter().map(|job| job.get_ref().clone()).collect();
+    let program: Rc<Scenario> = Rc::new(scenario.clone());
     let engine_config = engine_config(scenario, config.seed, config.defects);
     let (engine_recorder, boots, disk) = (recorder.clone(), Rc::new(Cell::new(0)), ledger.clone());
     let cross_flows: Vec<_> = scenario.cross_traffic.iter().map(|c| c.get_ref().clone()).collect();
     let engine_net = net.clone();
     let seed = config.seed;
     sim.host(ENGINE_HOST, move || {
-        let (jobs, recorder, config, boots) =
-            (jobs.clone(), engine_recorder.clone(), engine_config.clone(), boots.clone());
+        let (program, recorder, config, boots) =
+            (program.clone(), engine_recorder.clone(), engine_config.clone(), boots.clone());
         let disk = disk.clone();
         // Each boot draws fresh nonces from the seed, as a rebooted machine would.
         let rng_seed = seed ^ ENGINE_RNG_SALT ^ u64::from(boots.get()).rotate_left(32);
@@ -130,7 +130,8 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
                 ledger: disk.clone(),
             });
             let engine = Engine::start(env, config, sink).await?;
-            tokio::task::spawn_local(app::run(engine.clone(), jobs, recorder, wake));
+            let first_boot = boots.get() == 1;
+            tokio::task::spawn_local(app::run(engine.clone(), program, recorder, wake, first_boot));
             engine.run().await;
             Ok(())
         }

@@ -19,7 +19,12 @@ impl FileMap {
         let mut map = Self { by_url: BTreeMap::new(), by_file: BTreeMap::new() };
         for entry in entries {
             match &entry.event {
-                TraceEvent::Engine(Event::FileAdded { job, file, remote_name, .. }) => {
+                // SetRemoteName and ReplaceRemotePrefix add a source; the old one still counts
+                // for what it served before.
+                TraceEvent::Engine(
+                    Event::FileAdded { job, file, remote_name, .. }
+                    | Event::RemoteNameChanged { job, file, remote_name },
+                ) => {
                     if let Ok(url) = RemoteUrl::parse(remote_name) {
                         map.insert((url.host, url.path_and_query), (*job, *file));
                     }

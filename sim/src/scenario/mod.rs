@@ -5,7 +5,9 @@
 //! The format is documented in the README ("Scenario format").
 
 pub mod access;
+pub mod actions;
 pub mod liveness;
+mod mirror;
 pub mod network;
 pub mod units;
 mod validate;
@@ -22,6 +24,7 @@ use toml::Spanned;
 pub use self::access::{
     Account, AuthDemand, CredentialSettings, JobCredential, JobProxy, MachineProxy, Proxy, Redirect,
 };
+pub use self::actions::{Action, Call};
 pub use self::liveness::Liveness;
 pub use self::network::{
     CROSS_HOST, CrossDirection, CrossTraffic, Limit, LinkDecl, LinkSettings, Throttle, YieldBounds,
@@ -103,6 +106,9 @@ pub struct Scenario {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<Spanned<Account>>,
     pub jobs: Vec<Spanned<Job>>,
+    /// API calls the client program makes at given times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Spanned<Action>>,
     #[serde(default)]
     pub faults: Vec<Spanned<Fault>>,
     #[serde(default)]
@@ -221,6 +227,10 @@ pub enum Behaviour {
 pub struct ServerFile {
     pub path: String,
     pub size: Size,
+    /// A mirror: the same bytes, Last-Modified and changes as this other server's file
+    /// (`"http://origin/update.bin"`); size and changes must be stated the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<String>,
     /// New versions of the file from the given times on (new content, Last-Modified, ETag).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
@@ -283,6 +293,10 @@ pub struct Expect {
     /// For ERROR: the error code, as hex (`"0x80200013"`) or name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Hresult>,
+    /// How many times the job's files start again from byte 0 (absent: not judged): 0 shows
+    /// progress kept, for instance across a change of remote name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u32>,
 }
 
 /// A fault at a fixed time.

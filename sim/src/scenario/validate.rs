@@ -35,8 +35,10 @@ impl Scenario {
             return Err(at(whole, "a scenario needs at least one [[servers]] and one [[jobs]]"));
         }
         self.validate_servers()?;
+        self.validate_mirrors()?;
         self.validate_access()?;
         self.validate_jobs()?;
+        self.validate_actions()?;
         self.validate_network()?;
         let hosts: BTreeSet<&str> = self.hosts().collect();
         for fault in &self.faults {
@@ -199,12 +201,12 @@ impl Scenario {
                 return Err(at(span, format!("jobs.files: job `{}` has no files", job.name)));
             }
             match (job.expect.state, job.expect.error) {
-                (JobState::Acknowledged, None) | (JobState::Error, _) => {}
-                (JobState::Acknowledged, Some(_)) => {
+                (JobState::Acknowledged | JobState::Cancelled, None) | (JobState::Error, _) => {}
+                (state @ (JobState::Acknowledged | JobState::Cancelled), Some(_)) => {
                     return Err(at(
                         span,
                         format!(
-                            "jobs.expect.error: job `{}` expects ACKNOWLEDGED, which has no error",
+                            "jobs.expect.error: job `{}` expects {state}, which has no error",
                             job.name
                         ),
                     ));
@@ -213,7 +215,7 @@ impl Scenario {
                     return Err(at(
                         span,
                         format!(
-                            "jobs.expect.state: {other} is not an outcome; use ACKNOWLEDGED or ERROR"
+                            "jobs.expect.state: {other} is not an outcome; use ACKNOWLEDGED, ERROR or CANCELLED"
                         ),
                     ));
                 }

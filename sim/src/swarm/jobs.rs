@@ -204,7 +204,12 @@ fn job(
         let size = log_uniform(rng, FILE_BYTES_MIN, cap).round() as u64;
         took += Duration::from_secs_f64(size as f64 * 8.0 / rate);
         let path = format!("/{name}-{}.bin", number + 1);
-        server.files.push(ServerFile { path: path.clone(), size: Size(size), changes: Vec::new() });
+        server.files.push(ServerFile {
+            path: path.clone(),
+            size: Size(size),
+            same_as: None,
+            changes: Vec::new(),
+        });
         files.push(JobFile {
             remote: spanned(format!("http://{}{path}", server.name)),
             local: format!("/downloads/{name}-{}.bin", number + 1),
@@ -222,7 +227,7 @@ fn job(
         credentials,
         proxy: job_proxy(scenario, shape.proxied, route),
         files,
-        expect: Expect { state: JobState::Acknowledged, error: None },
+        expect: Expect { state: JobState::Acknowledged, error: None, restarts: None },
     };
     (job, took)
 }

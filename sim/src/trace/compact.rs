@@ -33,6 +33,9 @@ fn compact_engine(event: &Event) -> Option<String> {
         Event::FileAdded { job, file, remote_name, local_name } => {
             format!("{job} file{file} added {remote_name} -> {local_name}")
         }
+        Event::RemoteNameChanged { job, file, remote_name } => {
+            format!("{job} file{file} remote name now {remote_name}")
+        }
         Event::StateChanged { job, from, to, trigger, error } => {
             let mut line = format!("{job} {from} -> {to} ({})", serde_plain(trigger));
             if let Some(error) = error {
@@ -168,6 +171,19 @@ fn compact_sim(event: &SimEvent) -> String {
         }
         SimEvent::FileVerified { job, file, local, len, hash } => {
             format!("{job} file{file} verified {local}: {len} bytes, fnv64 {hash}")
+        }
+        SimEvent::ActionDone { call, caller, admin, job, result, listed, .. } => {
+            let who = if *admin { format!("{caller} (admin)") } else { caller.clone() };
+            let result = result.name().map_or_else(|| result.to_string(), str::to_owned);
+            let mut line = match job {
+                Some(job) => format!("app as {who}: {call}({job}) -> {result}"),
+                None => format!("app as {who}: {call} -> {result}"),
+            };
+            if let Some(listed) = listed {
+                let ids: Vec<String> = listed.iter().map(ToString::to_string).collect();
+                let _ = write!(line, " [{}]", ids.join(", "));
+            }
+            line
         }
         SimEvent::AppCallFailed { call, job, error } => match job {
             Some(job) => format!("app: {call}({job}) failed: {error}"),

@@ -48,6 +48,9 @@ fn the_healthy_engine_passes_the_same_gates() {
         "throttle-policy-limit",
         "no-credentials-across-redirect",
         "two-users-one-proxy-isolation",
+        "owners-isolation",
+        "replace-prefix-changed-content",
+        "set-remote-name-same-content",
     ] {
         let (path, scenario) = scenario(stem);
         let result =
@@ -95,5 +98,19 @@ fn carrying_credentials_across_a_redirect_fails_credential_scope() {
 fn sharing_connections_between_owners_fails_connection_isolation() {
     for oracles in gate_with(Defect::SharedConnections, "two-users-one-proxy-isolation") {
         assert!(oracles.contains(&Oracle::ConnectionIsolation), "{oracles:?}");
+    }
+}
+
+#[test]
+fn ignoring_job_owners_fails_owner_isolation() {
+    for oracles in gate_with(Defect::NoOwnerCheck, "owners-isolation") {
+        assert!(oracles.contains(&Oracle::OwnerIsolation), "{oracles:?}");
+    }
+}
+
+#[test]
+fn keeping_progress_on_a_changed_source_fails_integrity() {
+    for oracles in gate_with(Defect::KeepProgressOnNewSource, "replace-prefix-changed-content") {
+        assert!(oracles.contains(&Oracle::Integrity), "{oracles:?}");
     }
 }

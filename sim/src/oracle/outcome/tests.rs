@@ -149,3 +149,15 @@ fn deadline_fires_on_a_run_that_settled_after_its_deadline() {
     assert!(violations[0].1.contains("settled only at"), "{}", violations[0].1);
     assert!(violations[0].1.contains("`job` is TRANSFERRING"), "{}", violations[0].1);
 }
+
+#[test]
+fn expected_outcome_fires_on_a_restart_count_other_than_expected() {
+    let (mut scenario, outcome) = fixture();
+    let job = scenario.jobs[0].get_mut();
+    job.expect.restarts = Some(0);
+    assert_eq!(fired(&scenario, &outcome), []);
+    scenario.jobs[0].get_mut().expect.restarts = Some(1);
+    let violations = fired(&scenario, &outcome);
+    assert_eq!(oracles(&violations), [Oracle::ExpectedOutcome], "{violations:?}");
+    assert!(violations[0].1.contains("restarted a file 0 time(s), not 1"), "{}", violations[0].1);
+}
