@@ -25,10 +25,14 @@ pub enum Defect {
     CredentialsAcrossRedirect,
     /// Lets jobs of different owners share a connection (and what it authenticated as).
     SharedConnections,
+    /// Writes a ranged file's ranges in offset order instead of the order given.
+    RangesSorted,
+    /// Resumes inside a range from the range's first byte, writing it at the durable offset.
+    RangeResumeFromStart,
 }
 
 impl Defect {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::ResumeOneByteLate,
         Self::SkipDataSync,
         Self::RangeOnePastEof,
@@ -38,6 +42,8 @@ impl Defect {
         Self::NoTimeSlice,
         Self::CredentialsAcrossRedirect,
         Self::SharedConnections,
+        Self::RangesSorted,
+        Self::RangeResumeFromStart,
     ];
 
     #[cfg(feature = "defects")]
@@ -57,6 +63,8 @@ impl Defect {
             Self::NoTimeSlice => "no-time-slice",
             Self::CredentialsAcrossRedirect => "credentials-across-redirect",
             Self::SharedConnections => "shared-connections",
+            Self::RangesSorted => "ranges-sorted",
+            Self::RangeResumeFromStart => "range-resume-from-start",
         }
     }
 }
