@@ -11,6 +11,7 @@ use std::fmt;
 use bitsim_engine::{Event, Hresult, JobId, JobState};
 
 use self::files::FileMap;
+use self::ranges::RequestedRanges;
 use crate::book::JobBook;
 use crate::content::ContentKey;
 use crate::scenario::{ENGINE_HOST, Scenario};
@@ -21,6 +22,7 @@ use crate::world::RunOutcome;
 pub mod bandwidth;
 mod files;
 mod outcome;
+mod ranges;
 pub mod schedule;
 pub mod security;
 
@@ -144,9 +146,10 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
     let entries = &outcome.trace.entries;
     let book = JobBook::from_entries(entries);
     let files = FileMap::new(entries);
+    let requested = RequestedRanges::new(scenario, &book);
     let mut violations = Vec::new();
-    integrity(scenario, seed, entries, &book, &files, &mut violations);
-    exact_offset(entries, &files, &mut violations);
+    integrity(scenario, seed, entries, &book, (&files, &requested), &mut violations);
+    exact_offset(entries, (&files, &requested), &mut violations);
     range_within_eof(entries, &mut violations);
     legal_transitions(entries, &mut violations);
     jobs_survive_restart(entries, &mut violations);
@@ -187,7 +190,7 @@ fn integrity(
     seed: u64,
     entries: &[TraceEntry],
     book: &JobBook,
-    files: &FileMap,
+    (files, requested): (&FileMap, &RequestedRanges),
     out: &mut Vec<Violation>,
 ) {
     // The version each URL last served with a body (or its size, for HEAD), and when.
@@ -231,10 +234,30 @@ fn integrity(
                     continue;
                 };
                 let key = ContentKey::new(seed, &url.0, &url.1, version, size);
-                let want = format!("{:016x}", key.hash(size));
-                if *len != size || *hash != want {
+                let Some(ranged) = requested.of((*job, *file)) else {
+                    let want = format!("{:016x}", key.hash(size));
+                    if *len != size || *hash != want {
+                        out.push(violation(Oracle::Integrity, entry, format!(
+                            "{job} file{file}: {local} has {len} bytes hashing to {hash}; version {version} of http://{}{} has {size} bytes hashing to {want}",
+                            url.0, url.1
+                        )));
+                    }
+                    continue;
+                };
+                // A ranged file holds exactly the requested ranges, in the order given.
+                let shown = bitsim_engine::core::ranges::format_ranges(ranged);
+                let Some(remote) = ranges::remote_ranges(ranged, size) else {
                     out.push(violation(Oracle::Integrity, entry, format!(
-                        "{job} file{file}: {local} has {len} bytes hashing to {hash}; version {version} of http://{}{} has {size} bytes hashing to {want}",
+                        "{job} file{file}: {local} was completed, but ranges {shown} do not fit version {version} of http://{}{} ({size} bytes)",
+                        url.0, url.1
+                    )));
+                    continue;
+                };
+                let want_len: u64 = remote.iter().map(|range| range.end - range.start).sum();
+                let want = format!("{:016x}", key.hash_ranges(&remote));
+                if *len != want_len || *hash != want {
+                    out.push(violation(Oracle::Integrity, entry, format!(
+                        "{job} file{file}: {local} has {len} bytes hashing to {hash}; ranges {shown} of version {version} of http://{}{} are {want_len} bytes hashing to {want}",
                         url.0, url.1
                     )));
                 }
@@ -261,8 +284,15 @@ fn integrity(
     }
 }
 
-fn exact_offset(entries: &[TraceEntry], files: &FileMap, out: &mut Vec<Violation>) {
+fn exact_offset(
+    entries: &[TraceEntry],
+    (files, requested): (&FileMap, &RequestedRanges),
+    out: &mut Vec<Violation>,
+) {
     let mut durable: BTreeMap<(JobId, usize), u64> = BTreeMap::new();
+    // The size each URL's last HEAD reported: a ranged file's offsets map through the size the
+    // engine knew, which may be an older version's when the file changed after the HEAD.
+    let mut head_size: BTreeMap<(String, String), u64> = BTreeMap::new();
     for entry in entries {
         match &entry.event {
             TraceEvent::Engine(Event::Checkpoint { job, file, offset }) => {
@@ -271,22 +301,56 @@ fn exact_offset(entries: &[TraceEntry], files: &FileMap, out: &mut Vec<Violation
             TraceEvent::Engine(Event::FileRestarted { job, file, .. }) => {
                 durable.insert((*job, *file), 0);
             }
-            TraceEvent::Sim(SimEvent::Served { method, path, range, start, .. })
+            TraceEvent::Sim(SimEvent::Served { method, path, size, status: 200, .. })
+                if method == "HEAD" =>
+            {
+                head_size.insert((entry.host.clone(), path.clone()), *size);
+            }
+            TraceEvent::Sim(SimEvent::Served { method, path, range, start, size, .. })
                 if method == "GET" =>
             {
-                let Some(&(job, file)) = files.by_url.get(&(entry.host.clone(), path.clone()))
-                else {
+                let url = (entry.host.clone(), path.clone());
+                let Some(&(job, file)) = files.by_url.get(&url) else {
                     continue;
                 };
                 let offset = durable.get(&(job, file)).copied().unwrap_or(0);
-                match start {
-                    Some(start) if *start == offset => {}
-                    Some(start) => out.push(violation(Oracle::ExactOffset, entry, format!(
-                        "{job} file{file}: GET {path} from byte {start}, but the durable offset was {offset}"
-                    ))),
-                    None => out.push(violation(Oracle::ExactOffset, entry, format!(
-                        "{job} file{file}: GET {path} with unusable Range `{}`", range.as_deref().unwrap_or_default()
-                    ))),
+                let Some(start) = start else {
+                    out.push(violation(
+                        Oracle::ExactOffset,
+                        entry,
+                        format!(
+                            "{job} file{file}: GET {path} with unusable Range `{}`",
+                            range.as_deref().unwrap_or_default()
+                        ),
+                    ));
+                    continue;
+                };
+                let Some(ranged) = requested.of((job, file)) else {
+                    if *start != offset {
+                        out.push(violation(Oracle::ExactOffset, entry, format!(
+                            "{job} file{file}: GET {path} from byte {start}, but the durable offset was {offset}"
+                        )));
+                    }
+                    continue;
+                };
+                // A ranged file's durable offset is local: the GET must start at the remote
+                // byte that local offset holds.
+                let sizes = [Some(*size), head_size.get(&url).copied()];
+                let wanted: Vec<u64> = sizes
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|size| ranges::remote_ranges(ranged, size))
+                    .filter_map(|remote| ranges::remote_offset(&remote, offset))
+                    .collect();
+                if !wanted.contains(start) {
+                    let maps = wanted.first().map_or_else(
+                        || "which is past the end of the ranges".to_owned(),
+                        |remote| format!("which holds remote byte {remote}"),
+                    );
+                    out.push(violation(Oracle::ExactOffset, entry, format!(
+                        "{job} file{file}: GET {path} from byte {start}, but the durable local offset was {offset}, {maps} (ranges {})",
+                        bitsim_engine::core::ranges::format_ranges(ranged)
+                    )));
                 }
             }
             _ => {}
