@@ -245,21 +245,16 @@ fn integrity(
                     continue;
                 };
                 // A ranged file holds exactly the requested ranges, in the order given.
-                let shown = bitsim_engine::core::ranges::format_ranges(ranged);
-                let Some(remote) = ranges::remote_ranges(ranged, size) else {
-                    out.push(violation(Oracle::Integrity, entry, format!(
-                        "{job} file{file}: {local} was completed, but ranges {shown} do not fit version {version} of http://{}{} ({size} bytes)",
-                        url.0, url.1
-                    )));
-                    continue;
-                };
-                let want_len: u64 = remote.iter().map(|range| range.end - range.start).sum();
-                let want = format!("{:016x}", key.hash_ranges(&remote));
-                if *len != want_len || *hash != want {
-                    out.push(violation(Oracle::Integrity, entry, format!(
-                        "{job} file{file}: {local} has {len} bytes hashing to {hash}; ranges {shown} of version {version} of http://{}{} are {want_len} bytes hashing to {want}",
-                        url.0, url.1
-                    )));
+                let (url, read) =
+                    (format!("http://{}{}", url.0, url.1), (local.as_str(), *len, hash.as_str()));
+                if let Some(detail) =
+                    ranges::check_ranged_file(ranged, (key, version, size, &url), read)
+                {
+                    out.push(violation(
+                        Oracle::Integrity,
+                        entry,
+                        format!("{job} file{file}: {detail}"),
+                    ));
                 }
             }
             _ => {}
@@ -336,21 +331,12 @@ fn exact_offset(
                 // A ranged file's durable offset is local: the GET must start at the remote
                 // byte that local offset holds.
                 let sizes = [Some(*size), head_size.get(&url).copied()];
-                let wanted: Vec<u64> = sizes
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|size| ranges::remote_ranges(ranged, size))
-                    .filter_map(|remote| ranges::remote_offset(&remote, offset))
-                    .collect();
-                if !wanted.contains(start) {
-                    let maps = wanted.first().map_or_else(
-                        || "which is past the end of the ranges".to_owned(),
-                        |remote| format!("which holds remote byte {remote}"),
-                    );
-                    out.push(violation(Oracle::ExactOffset, entry, format!(
-                        "{job} file{file}: GET {path} from byte {start}, but the durable local offset was {offset}, {maps} (ranges {})",
-                        bitsim_engine::core::ranges::format_ranges(ranged)
-                    )));
+                if let Some(detail) = ranges::check_ranged_get(ranged, sizes, offset, *start) {
+                    out.push(violation(
+                        Oracle::ExactOffset,
+                        entry,
+                        format!("{job} file{file}: GET {path} {detail}"),
+                    ));
                 }
             }
             _ => {}

@@ -7,9 +7,11 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use bitsim_engine::core::ranges::format_ranges;
 use bitsim_engine::{FileRange, JobId};
 
 use crate::book::JobBook;
+use crate::content::ContentKey;
 use crate::scenario::Scenario;
 
 /// The ranges each ranged job file was added with, in the order given.
@@ -65,20 +67,55 @@ pub(super) fn remote_offset(remote: &[Range<u64>], local: u64) -> Option<u64> {
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_resolve_in_the_order_given() {
-        let ranges = [FileRange::new(100, 100), FileRange::new(900, 100), FileRange::to_eof(400)];
-        let remote = remote_ranges(&ranges, 1000).unwrap();
-        assert_eq!(remote, vec![100..200, 900..1000, 400..1000]);
-        assert_eq!(remote_offset(&remote, 0), Some(100));
-        assert_eq!(remote_offset(&remote, 150), Some(950));
-        assert_eq!(remote_offset(&remote, 200), Some(400));
-        assert_eq!(remote_offset(&remote, 800), None);
-        assert_eq!(remote_ranges(&ranges, 999), None, "900-999 is past the end of 999 bytes");
-        assert_eq!(remote_ranges(&[FileRange::to_eof(10)], 10), None);
-    }
+/// What is wrong with a completed ranged file read back as `(local, len, hash)`, if anything,
+/// given the version the server served last: `(key, version, size, url)`.
+pub(super) fn check_ranged_file(
+    ranges: &[FileRange],
+    (key, version, size, url): (ContentKey, u32, u64, &str),
+    (local, len, hash): (&str, u64, &str),
+) -> Option<String> {
+    let shown = format_ranges(ranges);
+    let Some(remote) = remote_ranges(ranges, size) else {
+        return Some(format!(
+            "{local} was completed, but ranges {shown} do not fit version {version} of {url} ({size} bytes)"
+        ));
+    };
+    let want_len: u64 = remote.iter().map(|range| range.end - range.start).sum();
+    let want = format!("{:016x}", key.hash_ranges(&remote));
+    (len != want_len || hash != want).then(|| {
+        format!(
+            "{local} has {len} bytes hashing to {hash}; ranges {shown} of version {version} of {url} are {want_len} bytes hashing to {want}"
+        )
+    })
 }
+
+/// What is wrong with a GET of a ranged file that starts at remote byte `start` while the
+/// file is durable to local offset `local`, if anything. `sizes`: the size served with the
+/// GET and the size of the last HEAD (the engine maps through the one it knew).
+pub(super) fn check_ranged_get(
+    ranges: &[FileRange],
+    sizes: [Option<u64>; 2],
+    local: u64,
+    start: u64,
+) -> Option<String> {
+    let wanted: Vec<u64> = sizes
+        .into_iter()
+        .flatten()
+        .filter_map(|size| remote_ranges(ranges, size))
+        .filter_map(|remote| remote_offset(&remote, local))
+        .collect();
+    if wanted.contains(&start) {
+        return None;
+    }
+    let maps = wanted.first().map_or_else(
+        || "which is past the end of the ranges".to_owned(),
+        |remote| format!("which holds remote byte {remote}"),
+    );
+    Some(format!(
+        "from byte {start}, but the durable local offset was {local}, {maps} (ranges {})",
+        format_ranges(ranges)
+    ))
+}
+
+#[cfg(test)]
+mod tests;
