@@ -48,6 +48,7 @@ fn the_healthy_engine_passes_the_same_gates() {
         "throttle-policy-limit",
         "no-credentials-across-redirect",
         "two-users-one-proxy-isolation",
+        "file-ranges",
     ] {
         let (path, scenario) = scenario(stem);
         let result =
@@ -95,5 +96,21 @@ fn carrying_credentials_across_a_redirect_fails_credential_scope() {
 fn sharing_connections_between_owners_fails_connection_isolation() {
     for oracles in gate_with(Defect::SharedConnections, "two-users-one-proxy-isolation") {
         assert!(oracles.contains(&Oracle::ConnectionIsolation), "{oracles:?}");
+    }
+}
+
+#[test]
+fn writing_ranges_in_offset_order_fails_integrity_and_exact_offset() {
+    for oracles in gate_with(Defect::RangesSorted, "file-ranges") {
+        assert!(oracles.contains(&Oracle::Integrity), "{oracles:?}");
+        assert!(oracles.contains(&Oracle::ExactOffset), "{oracles:?}");
+    }
+}
+
+#[test]
+fn resuming_a_range_from_its_start_fails_exact_offset_and_integrity() {
+    for oracles in gate_with(Defect::RangeResumeFromStart, "file-ranges") {
+        assert!(oracles.contains(&Oracle::ExactOffset), "{oracles:?}");
+        assert!(oracles.contains(&Oracle::Integrity), "{oracles:?}");
     }
 }
