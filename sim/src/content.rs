@@ -37,7 +37,7 @@ impl ContentKey {
 
     /// FNV-1a of the first `size` bytes: what a correct download hashes to.
     pub fn hash(self, size: u64) -> u64 {
-        self.hash_ranges(&[0..size])
+        self.hash_ranges(std::slice::from_ref(&(0..size)))
     }
 
     /// FNV-1a of the given byte ranges concatenated in the order given: what a correct

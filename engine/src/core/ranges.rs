@@ -195,7 +195,8 @@ impl FileLayout {
         defects: Defects,
     ) -> Result<Self, TransferError> {
         if ranges.is_empty() {
-            let remote = if size == 0 { Vec::new() } else { vec![0..size] };
+            let whole = std::iter::once(0..size).filter(|range| !range.is_empty());
+            let remote = whole.collect();
             return Ok(Self { remote, total: size });
         }
         let mut ordered = ranges.to_vec();

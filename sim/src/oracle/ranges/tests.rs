@@ -126,7 +126,7 @@ duration = "2s"
     #[test]
     fn integrity_fires_on_the_whole_file_instead_of_the_ranges() {
         let (scenario, mut outcome) = fixture();
-        read_back(&mut outcome, &[0..SIZE]);
+        read_back(&mut outcome, std::slice::from_ref(&(0..SIZE)));
         assert_eq!(fired(&scenario, &outcome), [Oracle::Integrity]);
     }
 
