@@ -43,6 +43,25 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_range_in_a_scenario_names_its_file_and_line() {
+        let text = r#"
+description = "x"
+[[servers]]
+name = "origin"
+files = [{ path = "/a", size = 1000 }]
+[[jobs]]
+name = "job"
+files = [{ remote = "http://origin/a", local = "/d/a",
+           ranges = "100:0" }]
+expect = { state = "ACKNOWLEDGED" }
+"#;
+        let error = crate::scenario::Scenario::parse(text, "bad.toml").unwrap_err();
+        assert_eq!((error.path.as_str(), error.line, error.column), ("bad.toml", 9, 21), "{error}");
+        assert!(error.message.contains("jobs.files.ranges"), "{error}");
+        assert!(error.message.contains("BG_E_INVALID_RANGE"), "{error}");
+    }
+
+    #[test]
     fn bad_ranges_name_the_field_and_the_rule() {
         let overlap = "0:100,50:10".parse::<FileRanges>().unwrap_err();
         assert!(overlap.starts_with("jobs.files.ranges:"), "{overlap}");
