@@ -22,6 +22,7 @@ use crate::core::hresult::Hresult;
 use crate::core::http::RemoteInfo;
 use crate::core::job::{JobId, JobProgress, OWNER_DEFAULT};
 use crate::core::queue::{Queue, StartTransfer};
+use crate::core::ranges::FileRange;
 use crate::core::resume::{Recovery, RestartReason, recover_part_file};
 use crate::core::state::{JobState, Priority};
 use crate::core::throttle::{Limit, job_limit};
@@ -65,6 +66,8 @@ pub struct FileInfo {
     pub remote_name: String,
     pub local_name: String,
     pub transferred: bool,
+    /// `IBackgroundCopyFile2::GetFileRanges`: empty for a whole file.
+    pub ranges: Vec<FileRange>,
 }
 
 pub(crate) struct Inner<E: Env> {
@@ -268,6 +271,26 @@ impl<E: Env> Engine<E> {
         self.inner.commit_api().await
     }
 
+    /// `AddFileWithRanges` (BITS 2.0, spec §3.7): the local file will hold `ranges` of the
+    /// remote file, concatenated in the order given. Download jobs only (E_NOTIMPL); no
+    /// ranges is E_INVALIDARG; a range at BG_LENGTH_TO_EOF or of zero length is
+    /// BG_E_INVALID_RANGE; duplicates and overlaps are BG_E_OVERLAPPING_RANGES. Whether the
+    /// ranges lie inside the remote file is known only after Resume: a range past its end
+    /// puts the job in ERROR with BG_E_INVALID_RANGE.
+    pub async fn add_file_with_ranges(
+        &self,
+        job: JobId,
+        remote_name: &str,
+        local_name: &str,
+        ranges: &[FileRange],
+    ) -> Result<(), ApiError> {
+        if ranges.is_empty() {
+            return Err(ApiError::invalid_arg("AddFileWithRanges needs at least one range"));
+        }
+        self.inner.queue.borrow_mut().add_file_with_ranges(job, remote_name, local_name, ranges)?;
+        self.inner.commit_api().await
+    }
+
     /// `Resume`.
     pub async fn resume(&self, job: JobId) -> Result<(), ApiError> {
         self.inner.queue.borrow_mut().resume(job)?;
@@ -404,6 +427,7 @@ impl<E: Env> Engine<E> {
                     remote_name: file.remote_name.clone(),
                     local_name: file.local_name.clone(),
                     transferred: file.transferred,
+                    ranges: file.ranges.clone(),
                 })
                 .collect(),
         })

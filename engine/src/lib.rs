@@ -42,6 +42,7 @@ pub use core::error::{ApiError, ErrorContext, JobError, TransferError};
 pub use core::event::{Event, EventSink};
 pub use core::hresult::Hresult;
 pub use core::job::{JobId, JobProgress};
+pub use core::ranges::{FileRange, LENGTH_TO_EOF};
 pub use core::state::{JobState, Priority};
 pub use engine::{Caller, Engine, FileInfo, JobInfo, Session};
 pub use env::{Env, FileIo, OpenMode, TokioEnv};

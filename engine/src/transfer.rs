@@ -20,6 +20,7 @@ use crate::core::http::{
 };
 use crate::core::job::{JobAccess, JobId};
 use crate::core::queue::StartTransfer;
+use crate::core::ranges::{FileLayout, FileRange};
 use crate::core::resume::{
     DurableFile, Recovery, RestartReason, ResumeDecision, decide_resume, recover_part_file,
     restart_after_change,
@@ -70,6 +71,7 @@ pub(crate) async fn run<E: Env>(
         access: start.access,
         temp: start.temp_name,
         durable: start.durable,
+        ranges: start.ranges,
         client,
     };
     match transfer.download().await {
@@ -91,7 +93,10 @@ struct FileTransfer<'a, E: Env> {
     access: JobAccess,
     temp: String,
     /// What the journal says about this file right now; kept equal to it by every commit.
+    /// Its offset is an offset in the local file (for a ranged file, not the remote offset).
     durable: DurableFile,
+    /// `AddFileWithRanges`: the remote bytes wanted, in local order; empty = the whole file.
+    ranges: Vec<FileRange>,
     client: Client<E>,
 }
 
@@ -120,7 +125,9 @@ impl<E: Env> FileTransfer<'_, E> {
                     0
                 }
             };
-            match self.fetch(&part, &remote, offset, &mut pacer).await? {
+            // Only now is it known whether the ranges lie inside the file (spec §3.7).
+            let layout = FileLayout::resolve(&self.ranges, remote.size, self.inner.config.defects)?;
+            match self.fetch(&part, &remote, &layout, offset, &mut pacer).await? {
                 Fetched::Complete => return Ok(()),
                 Fetched::RemoteChanged(detail) => {
                     restarts += 1;
@@ -184,21 +191,33 @@ impl<E: Env> FileTransfer<'_, E> {
         Ok(parse_head(response.status().as_u16(), response.headers())?)
     }
 
-    /// GETs until the file is complete or changed remotely.
+    /// GETs until the file is complete or changed remotely. `offset` is the local offset
+    /// reached; each GET asks for the rest of the range that holds it.
+    ///
+    /// One range per request, always: BITS may combine several ranges of a ranged file into
+    /// one multipart/byteranges GET and falls back to one range per request when a server's
+    /// multipart answer fails validation ([MC-BUP] 3.6.5.2.4.2/.3). Asking for one range keeps
+    /// every response checkable against a single Content-Range, needs no multipart parser
+    /// (with its 180-byte part-header limits), makes a resume inside a range one plain
+    /// request, and leaves servers nothing to merge. It costs a request (on the same
+    /// connection) per range.
     async fn fetch(
         &mut self,
         part: &E::File,
         remote: &RemoteInfo,
+        layout: &FileLayout,
         mut offset: u64,
         pacer: &mut Pacer,
     ) -> Result<Fetched, Interrupt> {
+        let defects = self.inner.config.defects;
         loop {
-            let Some(plan) = plan_get(remote, offset, self.inner.config.defects) else {
-                if self.durable.offset != remote.size {
-                    self.make_durable(part, remote.size).await?;
+            let Some(segment) = layout.segment_at(offset, defects) else {
+                if self.durable.offset != layout.total() {
+                    self.make_durable(part, layout.total()).await?;
                 }
                 return Ok(Fetched::Complete);
             };
+            let plan = plan_get(remote, segment.remote.clone(), defects);
             let ask = Ask {
                 range: plan.range.as_ref().map(range_header),
                 if_range: plan.if_range.clone(),
@@ -207,15 +226,18 @@ impl<E: Env> FileTransfer<'_, E> {
             let (head, body) = response.into_parts();
             match check_get_response(&plan, remote, head.status.as_u16(), &head.headers)? {
                 BodyPlan::RemoteChanged { reason } => return Ok(Fetched::RemoteChanged(reason)),
-                BodyPlan::Accept { start, length } => {
-                    offset = self.receive(body, part, start, length, pacer).await?;
+                // Accepted bodies start exactly at the remote byte asked for, which belongs
+                // at the segment's local offset.
+                BodyPlan::Accept { length, .. } => {
+                    offset = self.receive(body, part, segment.local, length, pacer).await?;
                 }
             }
         }
     }
 
-    /// Writes a body at `start`, checkpointing as the policy says, and always making what
-    /// arrived durable before reporting how the body ended. Returns the new durable offset.
+    /// Writes a body at local offset `start`, checkpointing as the policy says, and always
+    /// making what arrived durable before reporting how the body ended. Returns the new
+    /// durable (local) offset.
     async fn receive(
         &mut self,
         mut body: Incoming,

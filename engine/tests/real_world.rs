@@ -83,18 +83,18 @@ fn respond(
             .body(TestBody { data: None, stall: false, len: 0 })
             .unwrap();
     }
-    let start: u64 = range
-        .as_deref()
-        .and_then(|r| r.strip_prefix("bytes=")?.split_once('-')?.0.parse().ok())
-        .unwrap_or(0);
+    let bounds = range.as_deref().and_then(|r| r.strip_prefix("bytes=")?.split_once('-'));
+    let start: u64 = bounds.and_then(|(first, _)| first.parse().ok()).unwrap_or(0);
+    let end: u64 =
+        bounds.and_then(|(_, last)| last.parse::<u64>().ok()).map_or(FILE_LEN, |last| last + 1);
     let stall = stalled.borrow_mut().insert(path);
-    let sent = if stall { start..STALL_AT } else { start..FILE_LEN };
-    let body = TestBody { data: Some(Bytes::from(content(sent))), stall, len: FILE_LEN - start };
-    let builder = builder.header("content-length", FILE_LEN - start);
+    let sent = if stall { start..STALL_AT.clamp(start, end) } else { start..end };
+    let body = TestBody { data: Some(Bytes::from(content(sent))), stall, len: end - start };
+    let builder = builder.header("content-length", end - start);
     let builder = match range {
         Some(_) => builder
             .status(206)
-            .header("content-range", format!("bytes {start}-{}/{FILE_LEN}", FILE_LEN - 1)),
+            .header("content-range", format!("bytes {start}-{}/{FILE_LEN}", end - 1)),
         None => builder.status(200),
     };
     builder.body(body).unwrap()
@@ -280,6 +280,51 @@ fn suspend_keeps_progress_and_resume_continues_from_it() {
         [None, Some(format!("bytes={STALL_AT}-{}", FILE_LEN - 1))]
     );
     assert!(std::fs::read(&dest).unwrap() == content(0..FILE_LEN));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_ranged_file_resumes_inside_a_range_and_holds_the_ranges_in_the_given_order() {
+    use bitsim_engine::FileRange;
+    let (port, seen) = start_server();
+    let dir = scratch("ranges");
+    let dest = dir.join("file.part");
+    // The first range holds STALL_AT, where the first GET stalls.
+    let ranges = [
+        FileRange::new(200_000, 200_000),
+        FileRange::new(700_000, 100_000),
+        FileRange::new(0, 1_000),
+    ];
+    let (durable, result) = process(async {
+        let events = Rc::new(Events::default());
+        let engine = start_engine(&dir.join("state"), events.clone()).await;
+        let job = engine.create_job("ranges").await.unwrap();
+        let remote = format!("http://127.0.0.1:{port}/ranges.bin");
+        engine.add_file_with_ranges(job, &remote, dest.to_str().unwrap(), &ranges).await.unwrap();
+        assert_eq!(engine.job(job).unwrap().files[0].ranges, ranges);
+        engine.resume(job).await.unwrap();
+        events.until(checkpointed_at_least(job, 64 << 10)).await;
+        engine.suspend(job).await.unwrap();
+        let durable = events.durable_offset(job);
+        engine.resume(job).await.unwrap();
+        events.until(reached(job, JobState::Transferred)).await;
+        (durable, engine.complete(job).await)
+    });
+    assert_eq!(result, Ok(Hresult::S_OK));
+    assert_eq!(durable, STALL_AT - 200_000, "every received byte of the range was durable");
+    assert_eq!(
+        ranges_of(&seen, "/ranges.bin"),
+        [
+            Some("bytes=200000-399999".to_owned()),
+            Some(format!("bytes={STALL_AT}-399999")),
+            Some("bytes=700000-799999".to_owned()),
+            Some("bytes=0-999".to_owned()),
+        ]
+    );
+    let mut want = content(200_000..400_000);
+    want.extend(content(700_000..800_000));
+    want.extend(content(0..1_000));
+    assert!(std::fs::read(&dest).unwrap() == want, "the file is not the ranges in order");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -164,7 +164,13 @@ impl App {
             }
         }
         for file in spec.files.iter().skip(files_known) {
-            self.engine.add_file(id, file.remote.get_ref(), &file.local).await?;
+            let (remote, local) = (file.remote.get_ref(), &file.local);
+            match &file.ranges {
+                Some(ranges) => {
+                    self.engine.add_file_with_ranges(id, remote, local, &ranges.0).await?
+                }
+                None => self.engine.add_file(id, remote, local).await?,
+            }
         }
         if state == JobState::Suspended {
             self.engine.resume(id).await?;

@@ -11,6 +11,7 @@ use std::fmt;
 use bitsim_engine::{Event, Hresult, JobId, JobState};
 
 use self::files::FileMap;
+use self::ranges::RequestedRanges;
 use crate::book::JobBook;
 use crate::content::ContentKey;
 use crate::scenario::{ENGINE_HOST, Scenario};
@@ -22,6 +23,7 @@ mod api;
 pub mod bandwidth;
 mod files;
 mod outcome;
+mod ranges;
 pub mod schedule;
 pub mod security;
 
@@ -153,9 +155,10 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
     let entries = &outcome.trace.entries;
     let book = JobBook::from_entries(entries);
     let files = FileMap::new(entries);
+    let requested = RequestedRanges::new(scenario, &book);
     let mut violations = Vec::new();
-    integrity(scenario, seed, entries, &book, &files, &mut violations);
-    exact_offset(entries, &files, &mut violations);
+    integrity(scenario, seed, entries, &book, (&files, &requested), &mut violations);
+    exact_offset(entries, (&files, &requested), &mut violations);
     range_within_eof(entries, &mut violations);
     legal_transitions(entries, &mut violations);
     jobs_survive_restart(entries, &mut violations);
@@ -198,7 +201,7 @@ fn integrity(
     seed: u64,
     entries: &[TraceEntry],
     book: &JobBook,
-    files: &FileMap,
+    (files, requested): (&FileMap, &RequestedRanges),
     out: &mut Vec<Violation>,
 ) {
     // The version each URL last served with a body (or its size, for HEAD), and when.
@@ -243,12 +246,27 @@ fn integrity(
                 };
                 let (host, path) = scenario.content_source(&url.0, &url.1);
                 let key = ContentKey::new(seed, &host, &path, version, size);
-                let want = format!("{:016x}", key.hash(size));
-                if *len != size || *hash != want {
-                    out.push(violation(Oracle::Integrity, entry, format!(
-                        "{job} file{file}: {local} has {len} bytes hashing to {hash}; version {version} of http://{}{} has {size} bytes hashing to {want}",
-                        url.0, url.1
-                    )));
+                let Some(ranged) = requested.of((*job, *file)) else {
+                    let want = format!("{:016x}", key.hash(size));
+                    if *len != size || *hash != want {
+                        out.push(violation(Oracle::Integrity, entry, format!(
+                            "{job} file{file}: {local} has {len} bytes hashing to {hash}; version {version} of http://{}{} has {size} bytes hashing to {want}",
+                            url.0, url.1
+                        )));
+                    }
+                    continue;
+                };
+                // A ranged file holds exactly the requested ranges, in the order given.
+                let (url, read) =
+                    (format!("http://{}{}", url.0, url.1), (local.as_str(), *len, hash.as_str()));
+                if let Some(detail) =
+                    ranges::check_ranged_file(ranged, (key, version, size, &url), read)
+                {
+                    out.push(violation(
+                        Oracle::Integrity,
+                        entry,
+                        format!("{job} file{file}: {detail}"),
+                    ));
                 }
             }
             _ => {}
@@ -273,8 +291,15 @@ fn integrity(
     }
 }
 
-fn exact_offset(entries: &[TraceEntry], files: &FileMap, out: &mut Vec<Violation>) {
+fn exact_offset(
+    entries: &[TraceEntry],
+    (files, requested): (&FileMap, &RequestedRanges),
+    out: &mut Vec<Violation>,
+) {
     let mut durable: BTreeMap<(JobId, usize), u64> = BTreeMap::new();
+    // The size each URL's last HEAD reported: a ranged file's offsets map through the size the
+    // engine knew, which may be an older version's when the file changed after the HEAD.
+    let mut head_size: BTreeMap<(String, String), u64> = BTreeMap::new();
     for entry in entries {
         match &entry.event {
             TraceEvent::Engine(Event::Checkpoint { job, file, offset }) => {
@@ -283,22 +308,47 @@ fn exact_offset(entries: &[TraceEntry], files: &FileMap, out: &mut Vec<Violation
             TraceEvent::Engine(Event::FileRestarted { job, file, .. }) => {
                 durable.insert((*job, *file), 0);
             }
-            TraceEvent::Sim(SimEvent::Served { method, path, range, start, .. })
+            TraceEvent::Sim(SimEvent::Served { method, path, size, status: 200, .. })
+                if method == "HEAD" =>
+            {
+                head_size.insert((entry.host.clone(), path.clone()), *size);
+            }
+            TraceEvent::Sim(SimEvent::Served { method, path, range, start, size, .. })
                 if method == "GET" =>
             {
-                let Some(&(job, file)) = files.by_url.get(&(entry.host.clone(), path.clone()))
-                else {
+                let url = (entry.host.clone(), path.clone());
+                let Some(&(job, file)) = files.by_url.get(&url) else {
                     continue;
                 };
                 let offset = durable.get(&(job, file)).copied().unwrap_or(0);
-                match start {
-                    Some(start) if *start == offset => {}
-                    Some(start) => out.push(violation(Oracle::ExactOffset, entry, format!(
-                        "{job} file{file}: GET {path} from byte {start}, but the durable offset was {offset}"
-                    ))),
-                    None => out.push(violation(Oracle::ExactOffset, entry, format!(
-                        "{job} file{file}: GET {path} with unusable Range `{}`", range.as_deref().unwrap_or_default()
-                    ))),
+                let Some(start) = start else {
+                    out.push(violation(
+                        Oracle::ExactOffset,
+                        entry,
+                        format!(
+                            "{job} file{file}: GET {path} with unusable Range `{}`",
+                            range.as_deref().unwrap_or_default()
+                        ),
+                    ));
+                    continue;
+                };
+                let Some(ranged) = requested.of((job, file)) else {
+                    if *start != offset {
+                        out.push(violation(Oracle::ExactOffset, entry, format!(
+                            "{job} file{file}: GET {path} from byte {start}, but the durable offset was {offset}"
+                        )));
+                    }
+                    continue;
+                };
+                // A ranged file's durable offset is local: the GET must start at the remote
+                // byte that local offset holds.
+                let sizes = [Some(*size), head_size.get(&url).copied()];
+                if let Some(detail) = ranges::check_ranged_get(ranged, sizes, offset, *start) {
+                    out.push(violation(
+                        Oracle::ExactOffset,
+                        entry,
+                        format!("{job} file{file}: GET {path} {detail}"),
+                    ));
                 }
             }
             _ => {}

@@ -24,6 +24,7 @@ use crate::scenario::{Behaviour, Redirect, Server};
 use crate::trace::{Credentials, Recorder, SimEvent};
 
 mod body;
+mod merge;
 
 pub use self::body::ContentBody;
 
@@ -265,9 +266,20 @@ impl Origin {
         } else {
             RangeAsk::Whole
         };
+        let merged = match (&ask, self.behaviour) {
+            (RangeAsk::Bytes { first, last }, Behaviour::MergesRanges) => {
+                Some(merge::merge(*first, *last, size))
+            }
+            _ => None,
+        };
         let (status, first, end) = match ask {
             RangeAsk::Whole => (StatusCode::OK, 0, size),
-            RangeAsk::Bytes { first, last } => (StatusCode::PARTIAL_CONTENT, first, last + 1),
+            RangeAsk::Bytes { first: wide, last } => match merged {
+                Some(merge::Merged::Widened { first, last }) => {
+                    (StatusCode::PARTIAL_CONTENT, first, last + 1)
+                }
+                _ => (StatusCode::PARTIAL_CONTENT, wide, last + 1),
+            },
             RangeAsk::Unsatisfiable => {
                 record(416);
                 let mut response = empty(StatusCode::RANGE_NOT_SATISFIABLE);
@@ -281,20 +293,33 @@ impl Origin {
         let sized = self.behaviour != Behaviour::NoContentLength;
         let head_only = request.method() == Method::HEAD;
         let body_end = if head_only { first } else { end };
-        let mut response =
-            Response::new(ContentBody::new(key, first, body_end, self.bytes_per_sec, sized));
+        let mut body = ContentBody::new(key, first, body_end, self.bytes_per_sec, sized);
+        let multipart = merged == Some(merge::Merged::Multipart);
+        let mut framing_len = 0;
+        if multipart && !head_only {
+            let (before, after) = merge::multipart_framing(first, end - 1, size);
+            framing_len = (before.len() + after.len()) as u64;
+            body = body.framed(before, after);
+        }
+        let mut response = Response::new(body);
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, "application/octet-stream".parse().expect("ascii"));
+        let content_type = if multipart {
+            format!("multipart/byteranges; boundary={}", merge::BOUNDARY)
+        } else {
+            "application/octet-stream".to_owned()
+        };
+        headers.insert(CONTENT_TYPE, content_type.parse().expect("ascii"));
         headers.insert(LAST_MODIFIED, validators.1.parse().expect("ascii"));
         headers.insert(ETAG, validators.0.parse().expect("ascii"));
         if honours_range {
             headers.insert(ACCEPT_RANGES, "bytes".parse().expect("ascii"));
         }
         if sized {
-            headers.insert(CONTENT_LENGTH, (end - first).into());
+            headers.insert(CONTENT_LENGTH, (end - first + framing_len).into());
         }
-        if status == StatusCode::PARTIAL_CONTENT {
+        // A multipart body carries its Content-Range in the part, not the response head.
+        if status == StatusCode::PARTIAL_CONTENT && !multipart {
             headers.insert(
                 CONTENT_RANGE,
                 format!("bytes {first}-{}/{size}", end - 1).parse().expect("ascii"),

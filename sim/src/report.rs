@@ -2,7 +2,7 @@
 //! wants (bytes, resumes, bytes fetched twice, simulated and wall time) and the one line that
 //! replays it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
@@ -45,11 +45,20 @@ impl Summary {
         };
         let mut durable: BTreeMap<(JobId, usize), u64> = BTreeMap::new();
         let mut durable_at_request: BTreeMap<(JobId, usize), u64> = BTreeMap::new();
+        let mut range_starts: BTreeMap<(JobId, usize), BTreeSet<u64>> = BTreeMap::new();
         for entry in &trace.entries {
             match &entry.event {
+                TraceEvent::Engine(Event::FileAdded { job, file, ranges, .. }) => {
+                    let starts = ranges.iter().map(|range| range.initial_offset).collect();
+                    range_starts.insert((*job, *file), starts);
+                }
                 TraceEvent::Engine(Event::Request { job, file, method: "GET", range, .. }) => {
                     let start = range.as_deref().and_then(range_start).unwrap_or(0);
-                    if start > 0 {
+                    // The first GET of each range of a ranged file is no resume.
+                    let new_range = range_starts
+                        .get(&(*job, *file))
+                        .is_some_and(|starts| starts.contains(&start));
+                    if start > 0 && !new_range {
                         summary.resumes += 1;
                     }
                     durable_at_request

@@ -29,10 +29,14 @@ pub enum Defect {
     NoOwnerCheck,
     /// Keeps a file's progress after SetRemoteName whatever the new source's version.
     KeepProgressOnNewSource,
+    /// Writes a ranged file's ranges in offset order instead of the order given.
+    RangesSorted,
+    /// Resumes inside a range from the range's first byte, writing it at the durable offset.
+    RangeResumeFromStart,
 }
 
 impl Defect {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 13] = [
         Self::ResumeOneByteLate,
         Self::SkipDataSync,
         Self::RangeOnePastEof,
@@ -44,6 +48,8 @@ impl Defect {
         Self::SharedConnections,
         Self::NoOwnerCheck,
         Self::KeepProgressOnNewSource,
+        Self::RangesSorted,
+        Self::RangeResumeFromStart,
     ];
 
     #[cfg(feature = "defects")]
@@ -65,6 +71,8 @@ impl Defect {
             Self::SharedConnections => "shared-connections",
             Self::NoOwnerCheck => "no-owner-check",
             Self::KeepProgressOnNewSource => "keep-progress-on-new-source",
+            Self::RangesSorted => "ranges-sorted",
+            Self::RangeResumeFromStart => "range-resume-from-start",
         }
     }
 }

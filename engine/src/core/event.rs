@@ -7,6 +7,7 @@ use super::auth::AuthScheme;
 use super::error::JobError;
 use super::hresult::Hresult;
 use super::job::{JobId, JobProgress};
+use super::ranges::FileRange;
 use super::resume::RestartReason;
 use super::state::{JobState, Trigger};
 
@@ -41,6 +42,9 @@ pub enum Event {
         file: usize,
         remote_name: String,
         local_name: String,
+        /// `AddFileWithRanges`: the ranges, in local order (absent for a whole file).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        ranges: Vec<FileRange>,
     },
     /// SetRemoteName or ReplaceRemotePrefix gave the file a new remote name; its next
     /// transfer keeps the durable bytes only if the new source has the same version.

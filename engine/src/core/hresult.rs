@@ -42,6 +42,10 @@ impl Hresult {
     pub const BG_E_TOO_MANY_FILES: Self = Self(0x8020_001C);
     pub const BG_E_STRING_TOO_LONG: Self = Self(0x8020_0021);
     pub const BG_E_INVALID_RANGE: Self = Self(0x8020_002B);
+    /// AddFileWithRanges: duplicate or overlapping ranges (spec §3.7).
+    pub const BG_E_OVERLAPPING_RANGES: Self = Self(0x8020_002C);
+    /// More ranges than MaxRangesPerFile (BITS 3.0's limit, which we adopt; spec §3.7).
+    pub const BG_E_TOO_MANY_RANGES_IN_FILE: Self = Self(0x8020_0052);
     pub const BG_E_CONNECTION_CLOSED: Self = Self(0x8020_002E);
     pub const BG_E_PROXY_LIST_TOO_LARGE: Self = Self(0x8020_0018);
     pub const BG_E_PROXY_BYPASS_LIST_TOO_LARGE: Self = Self(0x8020_0019);
@@ -182,6 +186,8 @@ const NAMES: &[(Hresult, &str)] = &[
     (Hresult::BG_E_TOO_MANY_FILES, "BG_E_TOO_MANY_FILES"),
     (Hresult::BG_E_STRING_TOO_LONG, "BG_E_STRING_TOO_LONG"),
     (Hresult::BG_E_INVALID_RANGE, "BG_E_INVALID_RANGE"),
+    (Hresult::BG_E_OVERLAPPING_RANGES, "BG_E_OVERLAPPING_RANGES"),
+    (Hresult::BG_E_TOO_MANY_RANGES_IN_FILE, "BG_E_TOO_MANY_RANGES_IN_FILE"),
     (Hresult::BG_E_CONNECTION_CLOSED, "BG_E_CONNECTION_CLOSED"),
     (Hresult::BG_E_PROXY_LIST_TOO_LARGE, "BG_E_PROXY_LIST_TOO_LARGE"),
     (Hresult::BG_E_PROXY_BYPASS_LIST_TOO_LARGE, "BG_E_PROXY_BYPASS_LIST_TOO_LARGE"),

@@ -168,23 +168,21 @@ impl GetPlan {
     }
 }
 
-/// The GET that fetches `offset..size`, or `None` when there is nothing left to fetch.
+/// The GET that fetches the remote bytes `wanted` (not empty, inside the file): the rest of
+/// the file from the offset reached, or the rest of one requested range of a ranged file.
 ///
 /// The range never reaches past the end of the file: BITS 2.0 sometimes asked for bytes beyond
 /// EOF and broke ISAPI servers such as SMS 2003 (KB 842309 known issue 1). A request for the
 /// whole file carries no `Range`, as [MC-BUP] 3.6.5.2.4 recommends.
-pub fn plan_get(remote: &RemoteInfo, offset: u64, defects: Defects) -> Option<GetPlan> {
-    if offset >= remote.size {
-        return None;
-    }
-    let mut end = remote.size;
+pub fn plan_get(remote: &RemoteInfo, wanted: Range<u64>, defects: Defects) -> GetPlan {
+    let mut end = wanted.end;
     if defects.contains(Defect::RangeOnePastEof) {
         end += 1;
     }
-    if offset == 0 && end == remote.size {
-        return Some(GetPlan { range: None, if_range: None });
+    if wanted.start == 0 && end == remote.size {
+        return GetPlan { range: None, if_range: None };
     }
-    Some(GetPlan { range: Some(offset..end), if_range: remote.validators.if_range() })
+    GetPlan { range: Some(wanted.start..end), if_range: remote.validators.if_range() }
 }
 
 /// Whether a request that failed with `failure` before any answer is sent again on a new
@@ -447,28 +445,29 @@ mod tests {
     #[test]
     fn plans_never_reach_past_eof() {
         let info = remote(1000);
-        assert_eq!(plan_get(&info, 0, Defects::default()).unwrap().range, None);
-        let plan = plan_get(&info, 400, Defects::default()).unwrap();
+        assert_eq!(plan_get(&info, 0..1000, Defects::default()).range, None);
+        let plan = plan_get(&info, 400..1000, Defects::default());
         assert_eq!(plan.range, Some(400..1000));
         assert_eq!(range_header(plan.range.as_ref().unwrap()), "bytes=400-999");
         assert_eq!(plan.if_range.as_deref(), Some("\"v1\""));
-        assert_eq!(plan_get(&info, 999, Defects::default()).unwrap().range, Some(999..1000));
-        assert_eq!(plan_get(&info, 1000, Defects::default()), None);
-        assert_eq!(plan_get(&remote(0), 0, Defects::default()), None);
+        assert_eq!(plan_get(&info, 999..1000, Defects::default()).range, Some(999..1000));
+        // One range of a ranged file: exactly that range, even from byte 0.
+        assert_eq!(plan_get(&info, 0..100, Defects::default()).range, Some(0..100));
+        assert_eq!(plan_get(&info, 900..950, Defects::default()).range, Some(900..950));
     }
 
     #[test]
     fn if_range_prefers_a_strong_etag() {
         let mut info = remote(10);
         info.validators.etag = Some("W/\"weak\"".into());
-        let plan = plan_get(&info, 5, Defects::default()).unwrap();
+        let plan = plan_get(&info, 5..10, Defects::default());
         assert_eq!(plan.if_range, info.validators.last_modified);
     }
 
     #[test]
     fn a_206_must_start_at_the_requested_offset() {
         let info = remote(1000);
-        let plan = plan_get(&info, 400, Defects::default()).unwrap();
+        let plan = plan_get(&info, 400..1000, Defects::default());
         let ok = headers(&[("content-range", "bytes 400-999/1000"), ("content-length", "600")]);
         assert_eq!(
             check_get_response(&plan, &info, 206, &ok),
@@ -482,9 +481,33 @@ mod tests {
     }
 
     #[test]
+    fn a_response_that_does_not_answer_the_one_range_asked_is_invalid() {
+        // A server that merges ranges answers one range of a ranged file with a bigger one, or
+        // as multipart/byteranges (spec §3.3: BG_E_INVALID_SERVER_RESPONSE, fatal).
+        let info = remote(10_000);
+        let plan = plan_get(&info, 2000..2100, Defects::default());
+        assert_eq!(range_header(plan.range.as_ref().unwrap()), "bytes=2000-2099");
+        for answer in [
+            headers(&[("content-range", "bytes 0-2099/10000")]),
+            headers(&[("content-range", "bytes 2000-4095/10000")]),
+            headers(&[("content-range", "bytes 1024-3071/10000")]),
+            headers(&[("content-type", "multipart/byteranges; boundary=x")]),
+        ] {
+            let error = check_get_response(&plan, &info, 206, &answer).unwrap_err();
+            assert_eq!(error.code, Hresult::BG_E_INVALID_SERVER_RESPONSE, "{answer:?}");
+            assert!(!error.is_transient());
+        }
+        let exact = headers(&[("content-range", "bytes 2000-2099/10000")]);
+        assert_eq!(
+            check_get_response(&plan, &info, 206, &exact),
+            Ok(BodyPlan::Accept { start: 2000, length: 100 })
+        );
+    }
+
+    #[test]
     fn a_200_to_a_ranged_request_is_insufficient_range_support() {
         let info = remote(1000);
-        let plan = plan_get(&info, 400, Defects::default()).unwrap();
+        let plan = plan_get(&info, 400..1000, Defects::default());
         let same = headers(&[("content-length", "1000"), ("etag", "\"v1\"")]);
         let error = check_get_response(&plan, &info, 200, &same).unwrap_err();
         assert_eq!(error.code, Hresult::BG_E_INSUFFICIENT_RANGE_SUPPORT);
@@ -494,7 +517,7 @@ mod tests {
     #[test]
     fn a_200_with_new_validators_is_a_changed_file() {
         let info = remote(1000);
-        let plan = plan_get(&info, 400, Defects::default()).unwrap();
+        let plan = plan_get(&info, 400..1000, Defects::default());
         let changed = headers(&[("content-length", "1200"), ("etag", "\"v2\"")]);
         let outcome = check_get_response(&plan, &info, 200, &changed).unwrap();
         assert!(matches!(outcome, BodyPlan::RemoteChanged { .. }));
@@ -503,7 +526,7 @@ mod tests {
     #[test]
     fn a_whole_file_200_is_accepted() {
         let info = remote(1000);
-        let plan = plan_get(&info, 0, Defects::default()).unwrap();
+        let plan = plan_get(&info, 0..1000, Defects::default());
         let ok = headers(&[("content-length", "1000")]);
         assert_eq!(
             check_get_response(&plan, &info, 200, &ok),
@@ -516,7 +539,7 @@ mod tests {
     #[test]
     fn a_new_total_in_content_range_is_a_changed_file() {
         let info = remote(1000);
-        let plan = plan_get(&info, 400, Defects::default()).unwrap();
+        let plan = plan_get(&info, 400..1000, Defects::default());
         let grown = headers(&[("content-range", "bytes 400-1199/1200")]);
         let outcome = check_get_response(&plan, &info, 206, &grown).unwrap();
         assert!(matches!(outcome, BodyPlan::RemoteChanged { .. }));
@@ -525,7 +548,7 @@ mod tests {
     #[test]
     fn other_statuses_keep_their_http_code() {
         let info = remote(1000);
-        let plan = plan_get(&info, 400, Defects::default()).unwrap();
+        let plan = plan_get(&info, 400..1000, Defects::default());
         let error = check_get_response(&plan, &info, 503, &HeaderMap::new()).unwrap_err();
         assert_eq!(error.code, Hresult::http_status(503));
         assert!(error.is_transient());

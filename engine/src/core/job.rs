@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::credentials::CredentialStore;
 use super::error::JobError;
 use super::proxy::ProxySettings;
+use super::ranges::{FileRange, bytes_total};
 use super::resume::DurableFile;
 use super::state::{JobState, JobType, Priority};
 
@@ -59,6 +60,10 @@ pub struct JobFile {
     pub durable: DurableFile,
     /// Every byte is durable in the temporary file.
     pub transferred: bool,
+    /// `AddFileWithRanges`: the remote bytes wanted, in local order; empty = the whole file.
+    /// `durable.offset` is then an offset in the local file (the ranges concatenated).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<FileRange>,
 }
 
 impl JobFile {
@@ -125,7 +130,9 @@ impl Job {
     }
 
     pub fn progress(&self) -> JobProgress {
-        let sizes: Option<u64> = self.files.iter().map(|file| file.durable.size).sum();
+        // With ranges, a file's total is its ranges' bytes, not its size (spec §2.6).
+        let sizes: Option<u64> =
+            self.files.iter().map(|file| bytes_total(&file.ranges, file.durable.size)).sum();
         JobProgress {
             bytes_total: sizes.unwrap_or(SIZE_UNKNOWN),
             bytes_transferred: self.files.iter().map(|file| file.durable.offset).sum(),

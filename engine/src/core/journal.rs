@@ -143,6 +143,7 @@ pub fn fnv64(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::ranges::FileRange;
     use crate::core::resume::DurableFile;
 
     fn sample() -> Journal {
@@ -155,13 +156,28 @@ mod tests {
                 job_type: JobType::Download,
                 priority: Priority::Normal,
                 state: JobState::Queued,
-                files: vec![JobFile {
-                    remote_name: "http://origin/a.bin".into(),
-                    local_name: "/downloads/a.bin".into(),
-                    temp_name: "/downloads/BIT2_0.tmp".into(),
-                    durable: DurableFile { size: Some(10), offset: 4, ..DurableFile::default() },
-                    transferred: false,
-                }],
+                files: vec![
+                    JobFile {
+                        remote_name: "http://origin/a.bin".into(),
+                        local_name: "/downloads/a.bin".into(),
+                        temp_name: "/downloads/BIT2_0.tmp".into(),
+                        durable: DurableFile {
+                            size: Some(10),
+                            offset: 4,
+                            ..DurableFile::default()
+                        },
+                        transferred: false,
+                        ranges: Vec::new(),
+                    },
+                    JobFile {
+                        remote_name: "http://origin/b.bin".into(),
+                        local_name: "/downloads/b.bin".into(),
+                        temp_name: "/downloads/BIT2_1.tmp".into(),
+                        durable: DurableFile::default(),
+                        transferred: false,
+                        ranges: vec![FileRange::new(900, 100), FileRange::to_eof(2000)],
+                    },
+                ],
                 retry_delay_ms: 600_000,
                 no_progress_timeout_ms: 1_209_600_000,
                 error: None,
@@ -180,6 +196,18 @@ mod tests {
     fn journals_round_trip() {
         let journal = sample();
         assert_eq!(Journal::decode(&journal.encode()), Ok(journal));
+    }
+
+    #[test]
+    fn whole_files_keep_the_format_without_ranges() {
+        // Journals written before ranges existed have no `ranges` key; they still load.
+        let text = String::from_utf8(sample().encode()).unwrap();
+        assert_eq!(text.matches("\"ranges\"").count(), 1, "only the ranged file has ranges");
+        let old: JobFile = serde_json::from_str(
+            r#"{"remote_name":"http://o/a","local_name":"/d/a","temp_name":"/d/BIT1_0.tmp","durable":{"offset":0},"transferred":false}"#,
+        )
+        .unwrap();
+        assert!(old.ranges.is_empty());
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! - [`proxy`]: proxy usage, proxy and bypass lists: which proxy a request goes through.
 //! - [`request`]: redirects, which party a 401/407 challenges, where server credentials
 //!   may go, which idle connection a transfer may reuse.
+//! - [`ranges`]: file ranges (`AddFileWithRanges`): their rules, and which remote byte each
+//!   local byte comes from.
 //! - [`resume`]: exact-offset resume, recovery of temporary files, checkpoint cadence.
 //! - [`retry`]: transient versus fatal failures, retry and no-progress timers.
 //! - [`throttle`]: the group policy's background limit, job caps, the pacing token bucket.
@@ -32,6 +34,7 @@ pub mod journal;
 pub mod ledbat;
 pub mod proxy;
 pub mod queue;
+pub mod ranges;
 pub mod request;
 pub mod resume;
 pub mod retry;

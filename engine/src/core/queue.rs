@@ -24,6 +24,7 @@ use super::job::{
     RETRY_DELAY_DEFAULT, RETRY_DELAY_MIN,
 };
 use super::proxy::ProxySettings;
+use super::ranges::{FileRange, validate_ranges};
 use super::resume::{DurableFile, RestartReason};
 use super::retry::{Verdict, decide_failure};
 use super::state::{JobState, JobType, Priority, Trigger, is_legal_transition};
@@ -37,6 +38,8 @@ pub struct StartTransfer {
     pub temp_name: String,
     pub durable: DurableFile,
     pub access: JobAccess,
+    /// The file's ranges; empty = the whole file.
+    pub ranges: Vec<FileRange>,
 }
 
 /// The file work of a Complete call: rename these, then delete those.
@@ -156,6 +159,28 @@ impl Queue {
         remote_name: &str,
         local_name: &str,
     ) -> Result<usize, ApiError> {
+        self.add_file_with_ranges(id, remote_name, local_name, &[])
+    }
+
+    /// `AddFileWithRanges` (spec §3.7), or `AddFile` when `ranges` is empty: appends a file
+    /// whose local copy holds the given ranges of the remote file, in the given order.
+    pub fn add_file_with_ranges(
+        &mut self,
+        id: JobId,
+        remote_name: &str,
+        local_name: &str,
+        ranges: &[FileRange],
+    ) -> Result<usize, ApiError> {
+        if !ranges.is_empty() {
+            let job = self.jobs.get(&id).ok_or_else(|| not_found(id))?;
+            if job.job_type != JobType::Download {
+                return Err(ApiError::new(
+                    Hresult::E_NOTIMPL,
+                    format!("{id} is not a download job; only downloads take ranges"),
+                ));
+            }
+            validate_ranges(ranges)?;
+        }
         RemoteUrl::parse(remote_name)?;
         if !local_name.starts_with('/') || local_name.ends_with('/') {
             return Err(ApiError::invalid_arg(format!(
@@ -175,12 +200,14 @@ impl Queue {
             temp_name: JobFile::temp_name_for(local_name, id, index),
             durable: DurableFile::default(),
             transferred: false,
+            ranges: ranges.to_vec(),
         });
         self.record(Event::FileAdded {
             job: id,
             file: index,
             remote_name: remote_name.to_owned(),
             local_name: local_name.to_owned(),
+            ranges: ranges.to_vec(),
         });
         Ok(index)
     }

@@ -25,6 +25,9 @@ pub struct ContentBody {
     end: u64,
     sized: bool,
     pace: Option<Pace>,
+    /// Bytes sent before and after the content (a multipart part's framing), unpaced.
+    before: Option<Bytes>,
+    after: Option<Bytes>,
 }
 
 struct Pace {
@@ -52,7 +55,22 @@ impl ContentBody {
             sent: 0,
             sleep: crate::clock::sleep_until(Duration::ZERO),
         });
-        Self { key, position: start, end, sized, pace }
+        Self { key, position: start, end, sized, pace, before: None, after: None }
+    }
+
+    /// Wraps the content in `before` and `after` (a multipart/byteranges part).
+    pub(super) fn framed(mut self, before: Bytes, after: Bytes) -> Self {
+        self.before = Some(before);
+        self.after = Some(after);
+        self
+    }
+
+    fn framing_len(&self) -> u64 {
+        [&self.before, &self.after]
+            .iter()
+            .filter_map(|bytes| bytes.as_ref())
+            .map(|b| b.len() as u64)
+            .sum()
     }
 }
 
@@ -65,8 +83,11 @@ impl Body for ContentBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
+        if let Some(before) = this.before.take() {
+            return Poll::Ready(Some(Ok(Frame::data(before))));
+        }
         if this.position >= this.end {
-            return Poll::Ready(None);
+            return Poll::Ready(this.after.take().map(|after| Ok(Frame::data(after))));
         }
         let chunk = this.pace.as_ref().map_or(CHUNK_UNPACED, |pace| pace.chunk);
         let len = chunk.min((this.end - this.position) as usize);
@@ -90,12 +111,12 @@ impl Body for ContentBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.position >= self.end
+        self.position >= self.end && self.before.is_none() && self.after.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
         if self.sized {
-            SizeHint::with_exact(self.end - self.position)
+            SizeHint::with_exact(self.end - self.position + self.framing_len())
         } else {
             SizeHint::default()
         }

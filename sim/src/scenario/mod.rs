@@ -9,6 +9,7 @@ pub mod actions;
 pub mod liveness;
 mod mirror;
 pub mod network;
+pub mod ranges;
 pub mod units;
 mod validate;
 
@@ -29,6 +30,7 @@ pub use self::liveness::Liveness;
 pub use self::network::{
     CROSS_HOST, CrossDirection, CrossTraffic, Limit, LinkDecl, LinkSettings, Throttle, YieldBounds,
 };
+pub use self::ranges::FileRanges;
 pub use self::units::{Between, Rate, Size, Span};
 
 /// The simulation's wall clock starts on 2026-01-01T00:00:00Z (plus `clock`), whatever the
@@ -220,6 +222,10 @@ pub enum Behaviour {
     IgnoresRange,
     /// HEAD and GET without Content-Length (chunked), as dynamic content is served.
     NoContentLength,
+    /// Answers a ranged GET as servers that merge or coalesce ranges do: the range widened to
+    /// whole 4 KiB blocks, or, when it is block-aligned already, a multipart/byteranges body
+    /// (spec §3.3: BITS reports BG_E_INVALID_SERVER_RESPONSE).
+    MergesRanges,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -282,6 +288,9 @@ pub struct Job {
 pub struct JobFile {
     pub remote: Spanned<String>,
     pub local: String,
+    /// `AddFileWithRanges`: the ranges wanted, in bitsadmin syntax (absent: `AddFile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<FileRanges>,
 }
 
 /// How the job must end.

@@ -30,11 +30,15 @@ fn compact_engine(event: &Event) -> Option<String> {
             format!("{job} created `{name}`")
         }
         Event::JobCreated { job, name, owner } => format!("{job} created `{name}` for {owner}"),
-        Event::FileAdded { job, file, remote_name, local_name } => {
+        Event::FileAdded { job, file, remote_name, local_name, ranges } if ranges.is_empty() => {
             format!("{job} file{file} added {remote_name} -> {local_name}")
         }
         Event::RemoteNameChanged { job, file, remote_name } => {
             format!("{job} file{file} remote name now {remote_name}")
+        }
+        Event::FileAdded { job, file, remote_name, local_name, ranges } => {
+            let ranges = bitsim_engine::core::ranges::format_ranges(ranges);
+            format!("{job} file{file} added {remote_name} [{ranges}] -> {local_name}")
         }
         Event::StateChanged { job, from, to, trigger, error } => {
             let mut line = format!("{job} {from} -> {to} ({})", serde_plain(trigger));

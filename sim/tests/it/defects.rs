@@ -51,6 +51,7 @@ fn the_healthy_engine_passes_the_same_gates() {
         "owners-isolation",
         "replace-prefix-changed-content",
         "set-remote-name-same-content",
+        "file-ranges",
     ] {
         let (path, scenario) = scenario(stem);
         let result =
@@ -111,6 +112,22 @@ fn ignoring_job_owners_fails_owner_isolation() {
 #[test]
 fn keeping_progress_on_a_changed_source_fails_integrity() {
     for oracles in gate_with(Defect::KeepProgressOnNewSource, "replace-prefix-changed-content") {
+        assert!(oracles.contains(&Oracle::Integrity), "{oracles:?}");
+    }
+}
+
+#[test]
+fn writing_ranges_in_offset_order_fails_integrity_and_exact_offset() {
+    for oracles in gate_with(Defect::RangesSorted, "file-ranges") {
+        assert!(oracles.contains(&Oracle::Integrity), "{oracles:?}");
+        assert!(oracles.contains(&Oracle::ExactOffset), "{oracles:?}");
+    }
+}
+
+#[test]
+fn resuming_a_range_from_its_start_fails_exact_offset_and_integrity() {
+    for oracles in gate_with(Defect::RangeResumeFromStart, "file-ranges") {
+        assert!(oracles.contains(&Oracle::ExactOffset), "{oracles:?}");
         assert!(oracles.contains(&Oracle::Integrity), "{oracles:?}");
     }
 }

@@ -11,6 +11,9 @@
 //! - `properties`: random file sizes x random interruption schedules keep exact-offset resume
 //!   and integrity (proptest; `PROPTEST_CASES` raises the case count), and the property is
 //!   shown failing for an engine that resumes one byte late.
+//! - `ranges`: random range sets (offsets, lengths, EOF ranges, order) of random file sizes
+//!   x random interruptions: the completed file is the requested bytes in the given order
+//!   (proptest), and the property is shown failing for an engine that sorts the ranges.
 //! - `resume`: the resume scenarios resume, without refetching a durable byte.
 //! - `fetch`: `bitsim fetch` on real sockets through a real authenticating proxy.
 //! - `cli`: exit codes and messages of the `bitsim` binary.
@@ -30,6 +33,7 @@ mod leaps;
 mod links;
 mod liveness;
 mod properties;
+mod ranges;
 mod resume;
 mod support;
 mod swarm;

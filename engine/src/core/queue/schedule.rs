@@ -48,6 +48,7 @@ impl Queue {
             temp_name: file.temp_name.clone(),
             durable: file.durable.clone(),
             access: job.access.clone(),
+            ranges: file.ranges.clone(),
         })
     }
 

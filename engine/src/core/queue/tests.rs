@@ -213,6 +213,35 @@ fn complete_before_transfer_is_partial() {
 }
 
 #[test]
+fn ranged_files_are_checked_when_added_and_count_their_range_bytes() {
+    use crate::core::ranges::FileRange;
+    let mut queue = Queue::new();
+    let id = queue.create_job("user", "job", JobType::Download).unwrap();
+    let add = |queue: &mut Queue, local: &str, ranges: &[FileRange]| {
+        queue.add_file_with_ranges(id, "http://origin/f", local, ranges).map_err(|e| e.code)
+    };
+    let overlapping = [FileRange::new(0, 100), FileRange::new(50, 10)];
+    assert_eq!(add(&mut queue, "/d/a", &overlapping), Err(Hresult::BG_E_OVERLAPPING_RANGES));
+    let at_eof = [FileRange::new(crate::core::ranges::LENGTH_TO_EOF, 1)];
+    assert_eq!(add(&mut queue, "/d/a", &at_eof), Err(Hresult::BG_E_INVALID_RANGE));
+    assert!(queue.job(id).unwrap().files.is_empty(), "a refused file is not added");
+    // The AddFileWithRanges example: 300 bytes, known before any HEAD.
+    let example = [FileRange::new(100, 100), FileRange::new(900, 100), FileRange::new(400, 100)];
+    assert_eq!(add(&mut queue, "/d/a", &example), Ok(0));
+    assert_eq!(queue.job(id).unwrap().progress().bytes_total, 300);
+    // A range to EOF leaves the total unknown until the size is.
+    assert_eq!(add(&mut queue, "/d/b", &[FileRange::to_eof(10)]), Ok(1));
+    assert_eq!(queue.job(id).unwrap().progress().bytes_total, crate::core::job::SIZE_UNKNOWN);
+    queue.handle_remote_info(id, 1, &remote(110));
+    assert_eq!(queue.job(id).unwrap().progress().bytes_total, 400);
+    let added = queue.take_events().into_iter().find_map(|event| match event {
+        Event::FileAdded { file: 0, ranges, .. } => Some(ranges),
+        _ => None,
+    });
+    assert_eq!(added, Some(example.to_vec()));
+}
+
+#[test]
 fn restarts_drop_durable_progress() {
     let (mut queue, id) = queue_with_job(1, Priority::Normal);
     queue.resume(id).unwrap();
