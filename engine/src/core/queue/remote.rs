@@ -165,3 +165,28 @@ mod tests {
         assert!(queue.set_remote_name(id, 0, "http://mirror/a.bin").is_err());
     }
 }
+
+#[cfg(test)]
+mod persistence_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::core::journal::Journal;
+
+    #[test]
+    fn a_new_remote_name_and_its_unproven_progress_survive_a_restart() {
+        let mut queue = Queue::new();
+        let id = queue.create_job("alice", "job", JobType::Download).unwrap();
+        queue.add_file(id, "http://origin/a.bin", "/d/a.bin").unwrap();
+        queue.file_mut(id, 0).durable.offset = 40;
+        queue.set_remote_name(id, 0, "http://mirror/a.bin").unwrap();
+        let unix = Duration::from_secs(1_700_000_000);
+        let journal = Journal::decode(&queue.to_journal(Duration::ZERO, unix).encode()).unwrap();
+        let restored = Queue::restore(journal, Duration::ZERO, unix, None);
+        let job = restored.job(id).unwrap();
+        assert_eq!(job.access.owner, "alice");
+        assert_eq!(job.files[0].remote_name, "http://mirror/a.bin");
+        assert!(job.files[0].durable.new_source, "the new source must still prove the bytes");
+        assert_eq!(job.files[0].durable.offset, 40);
+    }
+}
