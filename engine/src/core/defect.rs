@@ -29,10 +29,13 @@ pub enum Defect {
     NoOwnerCheck,
     /// Keeps a file's progress after SetRemoteName whatever the new source's version.
     KeepProgressOnNewSource,
+    /// Ignores the upload server's BITS-Received-Content-Range: after every fragment's Ack
+    /// (even a 416) it goes on after the bytes it sent.
+    UploadSkipReceivedRange,
 }
 
 impl Defect {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::ResumeOneByteLate,
         Self::SkipDataSync,
         Self::RangeOnePastEof,
@@ -44,6 +47,7 @@ impl Defect {
         Self::SharedConnections,
         Self::NoOwnerCheck,
         Self::KeepProgressOnNewSource,
+        Self::UploadSkipReceivedRange,
     ];
 
     #[cfg(feature = "defects")]
@@ -65,6 +69,7 @@ impl Defect {
             Self::SharedConnections => "shared-connections",
             Self::NoOwnerCheck => "no-owner-check",
             Self::KeepProgressOnNewSource => "keep-progress-on-new-source",
+            Self::UploadSkipReceivedRange => "upload-skip-received-range",
         }
     }
 }

@@ -161,6 +161,7 @@ mod tests {
                     temp_name: "/downloads/BIT2_0.tmp".into(),
                     durable: DurableFile { size: Some(10), offset: 4, ..DurableFile::default() },
                     transferred: false,
+                    upload: None,
                 }],
                 retry_delay_ms: 600_000,
                 no_progress_timeout_ms: 1_209_600_000,

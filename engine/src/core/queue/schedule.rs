@@ -48,6 +48,8 @@ impl Queue {
             temp_name: file.temp_name.clone(),
             durable: file.durable.clone(),
             access: job.access.clone(),
+            local_name: file.local_name.clone(),
+            upload: file.upload.clone().map(|upload| (job.job_type, upload)),
         })
     }
 
