@@ -10,6 +10,7 @@ pub mod liveness;
 mod mirror;
 pub mod network;
 pub mod units;
+pub mod upload;
 mod validate;
 
 use std::fmt;
@@ -202,6 +203,9 @@ pub struct Server {
     pub redirects: Vec<Redirect>,
     #[serde(default)]
     pub files: Vec<ServerFile>,
+    /// A BITS upload directory (`BITS_POST`), with its misbehaviours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploads: Option<upload::UploadSettings>,
 }
 
 /// How a server treats requests. Each misbehaviour is one seen in the field.
@@ -273,8 +277,18 @@ pub struct Job {
     /// `SetProxySettings` (absent: PRECONFIG, the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<JobProxy>,
+    /// `download` (default), `upload` or `upload-reply` (`BG_JOB_TYPE`).
+    #[serde(default, rename = "type", skip_serializing_if = "is_download")]
+    pub job_type: bitsim_engine::JobType,
+    /// Upload-reply: `SetReplyFileName` (default: the source's name plus `.reply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
     pub files: Vec<JobFile>,
     pub expect: Expect,
+}
+
+fn is_download(job_type: &bitsim_engine::JobType) -> bool {
+    !job_type.is_upload()
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

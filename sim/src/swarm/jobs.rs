@@ -226,6 +226,8 @@ fn job(
         owner: shape.owner.map(str::to_owned),
         credentials,
         proxy: job_proxy(scenario, shape.proxied, route),
+        job_type: bitsim_engine::JobType::Download,
+        reply: None,
         files,
         expect: Expect { state: JobState::Acknowledged, error: None, restarts: None },
     };
