@@ -181,7 +181,13 @@ impl<E: Env> Upload<'_, E> {
         let follow = !self.inner.config.defects.contains(Defect::UploadSkipReceivedRange);
         while let Some(fragment) = Fragment::plan(self.next, total, self.fragment_size) {
             let body = self.read_source(source, fragment).await?;
-            self.next = fragment.end();
+            // If no Ack comes, the next attempt sends the fragment after this one, unless this
+            // one was already such a guess: then it starts at what the server acknowledged.
+            self.next = if fragment.first == self.acknowledged {
+                fragment.end()
+            } else {
+                self.acknowledged
+            };
             let ack = self.send_packet(Packet::Fragment, Some(fragment), body).await?;
             self.inner.connected(self.job).await?;
             match judge_fragment_ack(&ack, fragment, follow) {

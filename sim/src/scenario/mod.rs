@@ -296,6 +296,9 @@ fn is_download(job_type: &bitsim_engine::JobType) -> bool {
 pub struct JobFile {
     pub remote: Spanned<String>,
     pub local: String,
+    /// Upload jobs: the size of the source the client program writes (default 64 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Size>,
 }
 
 /// How the job must end.
@@ -481,6 +484,16 @@ impl Scenario {
 
 impl Job {
     /// The user who creates the job.
+    /// How many files the client program reads back after Complete: every file of a
+    /// download, the reply of an upload-reply job, nothing of an upload.
+    pub fn files_read_back(&self) -> usize {
+        match self.job_type {
+            bitsim_engine::JobType::Download => self.files.len(),
+            bitsim_engine::JobType::Upload => 0,
+            bitsim_engine::JobType::UploadReply => 1,
+        }
+    }
+
     pub fn owner(&self) -> &str {
         self.owner.as_deref().unwrap_or(bitsim_engine::core::job::OWNER_DEFAULT)
     }

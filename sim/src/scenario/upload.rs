@@ -19,6 +19,10 @@ pub const REPLY_SIZE_MAX: u64 = 16 << 20;
 /// The server application's reply when the scenario names no size.
 pub const REPLY_SIZE_DEFAULT: u64 = 4 << 10;
 
+/// The client program writes an upload's source in one piece and the server keeps it in
+/// memory: 256 MiB is far beyond any scenario's need and bounds both.
+pub const SOURCE_SIZE_MAX: u64 = 256 << 20;
+
 /// A BITS upload virtual directory on a server (spec §8.2, §8.3, §8.5), and how it
 /// misbehaves.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -102,7 +106,21 @@ impl Scenario {
                 if job.reply.is_some() {
                     return Err(at(span, "jobs.reply: only for type = \"upload-reply\""));
                 }
+                if job.files.iter().any(|file| file.size.is_some()) {
+                    return Err(at(
+                        span,
+                        "jobs.files.size: only for upload jobs (the source's size)",
+                    ));
+                }
                 continue;
+            }
+            if job.files.iter().any(|file| file.size.is_some_and(|size| size.0 > SOURCE_SIZE_MAX)) {
+                return Err(at(
+                    span,
+                    format!(
+                        "jobs.files.size: an upload source may have at most {SOURCE_SIZE_MAX} bytes"
+                    ),
+                ));
             }
             if job.files.len() != 1 {
                 return Err(at(

@@ -213,6 +213,7 @@ fn job(
         files.push(JobFile {
             remote: spanned(format!("http://{}{path}", server.name)),
             local: format!("/downloads/{name}-{}.bin", number + 1),
+            size: None,
         });
     }
     let credentials = credentials(scenario, shape, logon);

@@ -40,10 +40,12 @@ impl UploadServer {
         if text(CONTENT_LENGTH).and_then(|value| value.parse::<u64>().ok()) != Some(end - first) {
             return invalid();
         }
+        let mut body = request.into_body();
         if let Some(refused) = self.admit_fragment(id, first, end, total) {
+            // Read to the end, as IIS does, so the connection can carry the next packet.
+            while let Some(Ok(_)) = body.frame().await {}
             return refused;
         }
-        let mut body = request.into_body();
         let (mut position, mut kept) = (first, None);
         while let Some(frame) = body.frame().await {
             let Ok(frame) = frame else { return invalid() };
