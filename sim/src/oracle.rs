@@ -24,6 +24,7 @@ mod files;
 mod outcome;
 pub mod schedule;
 pub mod security;
+mod upload;
 
 #[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
 pub enum Oracle {
@@ -72,10 +73,15 @@ pub enum Oracle {
     ApiResults,
     /// No user but an administrator acts on or sees another user's job.
     OwnerIsolation,
+    /// Every completed upload is on its server exactly as the source: the server moved it
+    /// into place, and wrote every byte once, in order, with no gap.
+    UploadIntegrity,
+    /// Every upload-reply job's reply file holds exactly what the server application made.
+    ReplyIntegrity,
 }
 
 impl Oracle {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::Integrity,
         Self::ExactOffset,
         Self::RangeWithinEof,
@@ -96,6 +102,8 @@ impl Oracle {
         Self::Liveness,
         Self::ApiResults,
         Self::OwnerIsolation,
+        Self::UploadIntegrity,
+        Self::ReplyIntegrity,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -120,6 +128,8 @@ impl Oracle {
             Self::Liveness => "liveness",
             Self::ApiResults => "api-results",
             Self::OwnerIsolation => "owner-isolation",
+            Self::UploadIntegrity => "upload-integrity",
+            Self::ReplyIntegrity => "reply-integrity",
         }
     }
 }
@@ -155,6 +165,8 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
     let files = FileMap::new(entries);
     let mut violations = Vec::new();
     integrity(scenario, seed, entries, &book, &files, &mut violations);
+    upload::upload_integrity(scenario, entries, &book, &mut violations);
+    upload::reply_integrity(scenario, entries, &book, &mut violations);
     exact_offset(entries, &files, &mut violations);
     range_within_eof(entries, &mut violations);
     legal_transitions(entries, &mut violations);
