@@ -26,26 +26,16 @@ impl UploadServer {
         id: Option<&str>,
         request: Request<Incoming>,
     ) -> (StatusCode, Answer) {
-        let Some(id) = id else { return invalid() };
-        if !self.session_alive(Some(origin), id) {
-            return not_found();
-        }
-        let headers = request.headers();
-        let text =
-            |name| headers.get(name).and_then(|value: &http::HeaderValue| value.to_str().ok());
-        let Some((first, end, total)) = text(CONTENT_RANGE).and_then(parse_content_range) else {
-            return invalid();
+        let (head, mut body) = request.into_parts();
+        let admitted = self.admit(origin, id, &head.headers);
+        let (id, first, end) = match admitted {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                // Read to the end, as IIS does, so the connection can carry the next packet.
+                while let Some(Ok(_)) = body.frame().await {}
+                return refused;
+            }
         };
-        // Windows answers a missing Content-Length with 400 (spec §8.3).
-        if text(CONTENT_LENGTH).and_then(|value| value.parse::<u64>().ok()) != Some(end - first) {
-            return invalid();
-        }
-        let mut body = request.into_body();
-        if let Some(refused) = self.admit_fragment(id, first, end, total) {
-            // Read to the end, as IIS does, so the connection can carry the next packet.
-            while let Some(Ok(_)) = body.frame().await {}
-            return refused;
-        }
         let (mut position, mut kept) = (first, None);
         while let Some(frame) = body.frame().await {
             let Ok(frame) = frame else { return invalid() };
@@ -57,6 +47,32 @@ impl UploadServer {
             return invalid();
         }
         self.after_fragment(origin, id, kept).await
+    }
+
+    /// The fragment's session and range, or the answer that refuses it before its body.
+    fn admit<'a>(
+        &self,
+        origin: &Origin,
+        id: Option<&'a str>,
+        headers: &http::HeaderMap,
+    ) -> Result<(&'a str, u64, u64), (StatusCode, Answer)> {
+        let Some(id) = id else { return Err(invalid()) };
+        if !self.session_alive(Some(origin), id) {
+            return Err(not_found());
+        }
+        let text =
+            |name| headers.get(name).and_then(|value: &http::HeaderValue| value.to_str().ok());
+        let Some((first, end, total)) = text(CONTENT_RANGE).and_then(parse_content_range) else {
+            return Err(invalid());
+        };
+        // Windows answers a missing Content-Length with 400 (spec §8.3).
+        if text(CONTENT_LENGTH).and_then(|value| value.parse::<u64>().ok()) != Some(end - first) {
+            return Err(invalid());
+        }
+        match self.admit_fragment(id, first, end, total) {
+            Some(refused) => Err(refused),
+            None => Ok((id, first, end)),
+        }
     }
 
     /// Checks a fragment against its session before its body is read: total, size, gap.
