@@ -11,6 +11,8 @@
 //! - `properties`: random file sizes x random interruption schedules keep exact-offset resume
 //!   and integrity (proptest; `PROPTEST_CASES` raises the case count), and the property is
 //!   shown failing for an engine that resumes one byte late.
+//! - `upload_properties`: random uploads x random interruptions arrive whole, every byte
+//!   written once; shown failing for an engine that ignores BITS-Received-Content-Range.
 //! - `resume`: the resume scenarios resume, without refetching a durable byte.
 //! - `fetch`: `bitsim fetch` on real sockets through a real authenticating proxy.
 //! - `cli`: exit codes and messages of the `bitsim` binary.
@@ -33,3 +35,4 @@ mod properties;
 mod resume;
 mod support;
 mod swarm;
+mod upload_properties;
