@@ -130,3 +130,6 @@ impl Queue {
         self.record(Event::ReplyReceived { job: id, file, len });
     }
 }
+
+#[cfg(test)]
+mod tests;
