@@ -157,7 +157,6 @@ impl<E: Env> Upload<'_, E> {
     async fn create_session(&mut self) -> Result<(), Interrupt> {
         let ack = self.send_packet(Packet::CreateSession, None, Bytes::new()).await?;
         let session = judge_create_ack(&ack)?;
-        self.inner.connected(self.job).await?;
         self.set_session(Some(session)).await
     }
 
@@ -189,7 +188,6 @@ impl<E: Env> Upload<'_, E> {
                 self.acknowledged
             };
             let ack = self.send_packet(Packet::Fragment, Some(fragment), body).await?;
-            self.inner.connected(self.job).await?;
             match judge_fragment_ack(&ack, fragment, follow) {
                 AckStep::Continue { offset, reply_url } => {
                     let reply_url = reply_url.map(|reply| resolve_reply_url(&self.url, &reply));
@@ -273,6 +271,8 @@ impl<E: Env> Upload<'_, E> {
             reply_url: ack.reply_url.clone(),
         };
         self.inner.publish(received).await;
+        // The server answers: CONNECTING becomes TRANSFERRING (whatever the Ack says).
+        self.inner.connected(self.job).await?;
         Ok(ack)
     }
 

@@ -258,3 +258,6 @@ fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
 }
 
 mod packets;
+
+#[cfg(test)]
+mod tests;
