@@ -150,6 +150,15 @@ impl<E: Env> Upload<'_, E> {
             .open(&self.source, OpenMode::Existing)
             .await
             .map_err(local("open", &self.source))?;
+        if total == 0 {
+            // No Content-Range can name an empty fragment (spec §8.2).
+            return Err(TransferError::new(
+                Hresult::E_INVALIDARG,
+                crate::core::error::ErrorContext::LocalFile,
+                format!("the upload's source `{}` is empty", self.source),
+            )
+            .into());
+        }
         self.inner.upload_size(self.job, self.file, total);
         Ok((file, total))
     }

@@ -66,7 +66,7 @@ impl App {
                         ENGINE_HOST,
                         SimEvent::ReplyVerified {
                             job,
-                            local: reply.clone(),
+                            local: reply,
                             len: bytes.len() as u64,
                             hash: format!("{:016x}", hasher.finish()),
                         },

@@ -159,7 +159,7 @@ pub(super) fn reply_integrity(
         }
         if let Some((id, record)) = book.job(&spec.name)
             && record.completed.is_some()
-            && verified.get(&id).is_none()
+            && !verified.contains_key(&id)
         {
             out.push(Violation {
                 oracle: Oracle::ReplyIntegrity,
