@@ -13,7 +13,7 @@ use http::header::{
     PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, RANGE, USER_AGENT, WWW_AUTHENTICATE,
 };
 use http::{HeaderMap, Method, Request, Response};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -59,7 +59,7 @@ impl From<TransferError> for Interrupt {
 
 /// One HTTP/1.1 connection; its background task ends when this is dropped.
 struct Connection {
-    sender: SendRequest<Empty<Bytes>>,
+    sender: SendRequest<Full<Bytes>>,
     task: JoinHandle<()>,
     /// Where it goes: the server, or the proxy.
     peer: (String, u16),
@@ -78,6 +78,10 @@ impl Drop for Connection {
 pub(crate) struct Ask {
     pub(crate) range: Option<String>,
     pub(crate) if_range: Option<String>,
+    /// Further headers, in order (the upload protocol's `BITS-*` headers).
+    pub(crate) headers: Vec<(&'static str, String)>,
+    /// The request body; a `BITS_POST` always says its length, even 0 (spec §8.1).
+    pub(crate) body: Bytes,
 }
 
 pub(crate) struct Client<E: Env> {
@@ -339,7 +343,7 @@ impl<E: Env> Client<E> {
     /// Sends a built request on the open connection and waits for the response head.
     async fn exchange(
         &mut self,
-        request: Request<Empty<Bytes>>,
+        request: Request<Full<Bytes>>,
     ) -> Result<Result<Response<Incoming>, hyper::Error>, Interrupt> {
         let config = &self.inner.config;
         let (send_timeout, receive_timeout) = (config.send_timeout, config.receive_timeout);
@@ -429,7 +433,7 @@ impl<E: Env> Client<E> {
         uri: &str,
         ask: &Ask,
         [proxy_authorization, authorization]: &[Option<String>; 2],
-    ) -> Result<Request<Empty<Bytes>>, Interrupt> {
+    ) -> Result<Request<Full<Bytes>>, Interrupt> {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(uri)
@@ -448,7 +452,13 @@ impl<E: Env> Client<E> {
         if let Some(value) = authorization {
             request = request.header(AUTHORIZATION, value);
         }
-        request.body(Empty::new()).map_err(|error| {
+        for (name, value) in &ask.headers {
+            request = request.header(*name, value);
+        }
+        if method.as_str() == crate::core::upload::METHOD {
+            request = request.header(CONTENT_LENGTH, ask.body.len());
+        }
+        request.body(Full::new(ask.body.clone())).map_err(|error| {
             // The message names the header that failed, never its value.
             Interrupt::Failed(TransferError::remote(
                 Hresult::E_INVALIDARG,
@@ -573,7 +583,11 @@ pub(crate) async fn bounded<E: Env, T>(
 }
 
 fn method_name(method: &Method) -> &'static str {
-    if method == Method::HEAD { "HEAD" } else { "GET" }
+    match method.as_str() {
+        "HEAD" => "HEAD",
+        crate::core::upload::METHOD => crate::core::upload::METHOD,
+        _ => "GET",
+    }
 }
 
 /// What hyper saw go wrong, in BITS terms.

@@ -35,6 +35,7 @@ mod remote;
 mod users;
 
 pub use self::users::{Caller, Session};
+mod uploads;
 
 /// A handle to a running engine; clones share it.
 pub struct Engine<E: Env> {
@@ -86,6 +87,8 @@ pub(crate) struct Inner<E: Env> {
     pub(crate) pool: crate::client::Pool,
     /// Wakes API calls waiting for a transfer that another call is stopping.
     transfer_ended: Notify,
+    /// What this process remembers of each upload between attempts.
+    upload_hints: RefCell<BTreeMap<JobId, crate::upload::UploadHint>>,
 }
 
 struct RunningTransfer {
@@ -150,6 +153,7 @@ impl<E: Env> Engine<E> {
             commit_lock: tokio::sync::Mutex::new(()),
             pool: crate::client::Pool::default(),
             transfer_ended: Notify::new(),
+            upload_hints: RefCell::new(BTreeMap::new()),
         });
         let io_error = |action, path: &str| {
             let path = path.to_owned();
@@ -293,6 +297,7 @@ impl<E: Env> Engine<E> {
 
     /// `Resume`.
     pub async fn resume(&self, job: JobId) -> Result<(), ApiError> {
+        self.check_upload_source(job).await?;
         self.inner.queue.borrow_mut().resume(job)?;
         self.inner.commit_api().await?;
         Ok(())
@@ -447,7 +452,11 @@ impl<E: Env> Engine<E> {
         let job = start.job;
         let task = tokio::task::spawn_local(async move {
             let file = start.file;
-            let outcome = transfer::run(&inner, start, &task_stop).await;
+            let outcome = if start.upload.is_some() {
+                crate::upload::run(&inner, start, &task_stop).await
+            } else {
+                transfer::run(&inner, start, &task_stop).await
+            };
             inner.finish_transfer(job, file, outcome).await;
         });
         self.inner.transfers.borrow_mut().insert(job, RunningTransfer { stop, task });

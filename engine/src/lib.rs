@@ -11,6 +11,7 @@
 //! - [`engine`]: the public API ([`Engine`]), start-up (which is recovery) and the driver loop.
 //! - `client`: one transfer's HTTP: the route (direct or proxy), 401/407 answers, redirects.
 //! - `transfer`: one file's download, as linear async code that asks `core` at every branch.
+//! - `upload`: one upload with the BITS Upload Protocol, asking `core::upload` at every step.
 //! - `pace`: paces a transfer's reads to its limits and runs the background controller's
 //!   delay probes.
 //! - `store`: the journal on disk, replaced atomically.
@@ -36,6 +37,7 @@ pub mod env;
 mod pace;
 mod store;
 mod transfer;
+mod upload;
 
 pub use config::EngineConfig;
 pub use core::error::{ApiError, ErrorContext, JobError, TransferError};
@@ -43,7 +45,7 @@ pub use core::event::{Event, EventSink};
 pub use core::hresult::Hresult;
 pub use core::job::{JobId, JobProgress};
 pub use core::ranges::{FileRange, LENGTH_TO_EOF};
-pub use core::state::{JobState, Priority};
+pub use core::state::{JobState, JobType, Priority};
 pub use engine::{Caller, Engine, FileInfo, JobInfo, Session};
 pub use env::{Env, FileIo, OpenMode, TokioEnv};
 pub use store::StartError;

@@ -221,6 +221,7 @@ impl<E: Env> FileTransfer<'_, E> {
             let ask = Ask {
                 range: plan.range.as_ref().map(range_header),
                 if_range: plan.if_range.clone(),
+                ..Ask::default()
             };
             let response = self.client.send(Method::GET, &ask).await?;
             let (head, body) = response.into_parts();

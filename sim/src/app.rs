@@ -17,6 +17,8 @@ use crate::net::shaped::sim_now;
 use crate::scenario::{ENGINE_HOST, Job, Scenario};
 use crate::trace::{Recorder, SimEvent};
 
+mod upload;
+
 /// Records every engine event in the trace, tells the disk ledger which files are which,
 /// and wakes the program on state changes.
 pub struct SimSink {
@@ -43,16 +45,18 @@ impl EventSink for SimSink {
 
 mod script;
 
-/// Runs the program forever. `first_boot`: the engine's host has not restarted yet.
+/// Runs the program forever. `first_boot`: the engine's host has not restarted yet; `seed`:
+/// the run's, for the content of upload sources.
 pub async fn run(
     engine: Engine<TurmoilEnv>,
     scenario: Rc<Scenario>,
     recorder: Recorder,
     wake: Rc<Notify>,
     first_boot: bool,
+    seed: u64,
 ) {
     let jobs: Rc<[Job]> = scenario.jobs.iter().map(|job| job.get_ref().clone()).collect();
-    let app = Rc::new(App { engine, recorder });
+    let app = Rc::new(App { engine, recorder, seed });
     app.prepare_directories(&jobs);
     let now = sim_now();
     script::schedule(&app.engine, &scenario, &app.recorder, now, first_boot);
@@ -80,6 +84,7 @@ pub async fn run(
 struct App {
     engine: Engine<TurmoilEnv>,
     recorder: Recorder,
+    seed: u64,
 }
 
 impl App {
@@ -87,8 +92,10 @@ impl App {
     fn prepare_directories(&self, jobs: &[Job]) {
         let dirs: std::collections::BTreeSet<&str> = jobs
             .iter()
-            .flat_map(|job| &job.files)
-            .map(|file| bitsim_engine::env::parent_dir(&file.local))
+            .flat_map(|job| {
+                job.files.iter().map(|file| file.local.as_str()).chain(job.reply.as_deref())
+            })
+            .map(bitsim_engine::env::parent_dir)
             .collect();
         for dir in dirs {
             let mut ancestor = String::new();
@@ -113,8 +120,23 @@ impl App {
         for spec in jobs {
             let (id, files_known, state) = match existing.get(&spec.name) {
                 Some(info) => (info.id, info.files.len(), info.state),
-                None if spec.files.iter().all(|file| simfs::exists(&file.local)) => continue,
-                None => match self.engine.create_job_for(spec.owner(), &spec.name).await {
+                None if spec.job_type.is_upload() && Self::upload_done(spec) => continue,
+                None if !spec.job_type.is_upload()
+                    && spec.files.iter().all(|file| simfs::exists(&file.local)) =>
+                {
+                    continue;
+                }
+                None if spec.job_type.is_upload()
+                    && let Err(error) = self.write_source(spec) =>
+                {
+                    self.failed("write source", None, &error.to_string());
+                    continue;
+                }
+                None => match self
+                    .engine
+                    .create_job_of_type(spec.owner(), &spec.name, spec.job_type)
+                    .await
+                {
                     Ok(id) => (id, 0, JobState::Suspended),
                     Err(error) => {
                         self.failed("create_job", None, &error.to_string());
@@ -171,6 +193,9 @@ impl App {
                 }
                 None => self.engine.add_file(id, remote, local).await?,
             }
+            if let Some(reply) = &spec.reply {
+                self.engine.set_reply_file_name(id, reply).await?;
+            }
         }
         if state == JobState::Suspended {
             self.engine.resume(id).await?;
@@ -180,11 +205,16 @@ impl App {
 
     /// Completes a transferred job and reads its files back.
     async fn complete(&self, info: &JobInfo, jobs: &[Job]) {
+        let reply = self.engine.reply_file_name(info.id);
         if let Err(error) = self.engine.complete(info.id).await {
             self.failed("complete", Some(info.id), &error.to_string());
             return;
         }
         let Some(spec) = jobs.iter().find(|job| job.name == info.name) else { return };
+        if spec.job_type.is_upload() {
+            self.finish_upload(info.id, spec, reply);
+            return;
+        }
         for (index, file) in spec.files.iter().enumerate() {
             match simfs::read(&file.local) {
                 Ok(bytes) => {

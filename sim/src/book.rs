@@ -66,7 +66,9 @@ impl JobBook {
             TraceEvent::Engine(Event::FileRestarted { job, .. }) => {
                 self.jobs.entry(*job).or_default().restarts += 1;
             }
-            TraceEvent::Sim(SimEvent::FileVerified { job, .. }) => {
+            TraceEvent::Sim(
+                SimEvent::FileVerified { job, .. } | SimEvent::ReplyVerified { job, .. },
+            ) => {
                 self.jobs.entry(*job).or_default().verified_files += 1;
             }
             _ => {}
@@ -90,7 +92,7 @@ impl JobBook {
         match self.job(&spec.name) {
             Some((_, record)) => match record.state {
                 Some(JobState::Error | JobState::Cancelled) => true,
-                Some(JobState::Acknowledged) => record.verified_files >= spec.files.len(),
+                Some(JobState::Acknowledged) => record.verified_files >= spec.files_read_back(),
                 _ => false,
             },
             None => false,

@@ -26,6 +26,7 @@ mod outcome;
 mod ranges;
 pub mod schedule;
 pub mod security;
+mod upload;
 
 #[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
 pub enum Oracle {
@@ -74,10 +75,15 @@ pub enum Oracle {
     ApiResults,
     /// No user but an administrator acts on or sees another user's job.
     OwnerIsolation,
+    /// Every completed upload is on its server exactly as the source: the server moved it
+    /// into place, and wrote every byte once, in order, with no gap.
+    UploadIntegrity,
+    /// Every upload-reply job's reply file holds exactly what the server application made.
+    ReplyIntegrity,
 }
 
 impl Oracle {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::Integrity,
         Self::ExactOffset,
         Self::RangeWithinEof,
@@ -98,6 +104,8 @@ impl Oracle {
         Self::Liveness,
         Self::ApiResults,
         Self::OwnerIsolation,
+        Self::UploadIntegrity,
+        Self::ReplyIntegrity,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -122,6 +130,8 @@ impl Oracle {
             Self::Liveness => "liveness",
             Self::ApiResults => "api-results",
             Self::OwnerIsolation => "owner-isolation",
+            Self::UploadIntegrity => "upload-integrity",
+            Self::ReplyIntegrity => "reply-integrity",
         }
     }
 }
@@ -158,6 +168,8 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
     let requested = RequestedRanges::new(scenario, &book);
     let mut violations = Vec::new();
     integrity(scenario, seed, entries, &book, (&files, &requested), &mut violations);
+    upload::upload_integrity(scenario, entries, &book, &mut violations);
+    upload::reply_integrity(scenario, entries, &book, &mut violations);
     exact_offset(entries, (&files, &requested), &mut violations);
     range_within_eof(entries, &mut violations);
     legal_transitions(entries, &mut violations);
@@ -276,6 +288,7 @@ fn integrity(
         if let Some((id, record)) = book.job(&spec.name)
             && record.state == Some(JobState::Acknowledged)
             && record.completed == Some(Hresult::S_OK)
+            && !spec.job_type.is_upload()
             && record.verified_files < spec.files.len()
         {
             out.push(Violation {

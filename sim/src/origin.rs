@@ -25,6 +25,7 @@ use crate::trace::{Credentials, Recorder, SimEvent};
 
 mod body;
 mod merge;
+mod upload;
 
 pub use self::body::ContentBody;
 
@@ -49,6 +50,8 @@ pub struct Origin {
     redirects: Vec<Redirect>,
     /// Connections accepted so far: the trace numbers them.
     accepted: Cell<u64>,
+    /// The BITS upload directory, if the server has one.
+    uploads: Option<upload::UploadServer>,
 }
 
 /// One version of a file, valid from `from` (simulated time) on.
@@ -124,6 +127,10 @@ impl Origin {
             gate: gate.map(RefCell::new),
             redirects: server.redirects.clone(),
             accepted: Cell::new(0),
+            uploads: server
+                .uploads
+                .clone()
+                .map(|settings| upload::UploadServer::new(settings, seed)),
         }
     }
 
@@ -162,6 +169,10 @@ impl Origin {
                     let (origin, client, auth) = (origin.clone(), client.clone(), auth.clone());
                     async move {
                         let mut facts = Facts::new(client, (port, connection), &request);
+                        if let Some(uploads) = origin.uploads.as_ref().filter(|u| u.takes(&request))
+                        {
+                            return Ok(uploads.respond(&origin, &facts, request).await);
+                        }
                         origin.respond(&mut facts, &auth, &request)
                     }
                 });

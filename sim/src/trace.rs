@@ -21,6 +21,7 @@ use crate::scenario::ENGINE_HOST;
 use serde::Serialize;
 
 mod compact;
+mod upload;
 
 /// One line of the trace.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -168,6 +169,62 @@ pub enum SimEvent {
         /// `enum-jobs`: the jobs listed.
         #[serde(skip_serializing_if = "Option::is_none")]
         listed: Option<Vec<JobId>>,
+    },
+    /// An upload server answered a packet; `kept` is the part of a fragment it wrote (bytes
+    /// it already had are never written again).
+    UploadReceived {
+        client: String,
+        packet: String,
+        path: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        range: Option<String>,
+        status: u16,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        received: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error_code: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kept: Option<[u64; 2]>,
+    },
+    /// Close-Session moved a complete upload into place: its bytes, and every write the
+    /// server made to it in order (`[first, end)`, adjacent writes merged).
+    UploadCommitted {
+        path: String,
+        session: String,
+        len: u64,
+        hash: String,
+        writes: Vec<[u64; 2]>,
+    },
+    /// Cancel-Session, Close-Session before the last byte, or expiry: the session and its
+    /// partial upload are gone.
+    UploadDiscarded {
+        path: String,
+        session: String,
+        received: u64,
+        reason: String,
+    },
+    /// The server application's reply to a complete upload, served at `url`.
+    ReplyReady {
+        path: String,
+        session: String,
+        url: String,
+        len: u64,
+        hash: String,
+    },
+    /// The client program wrote an upload's source durably before creating the job.
+    UploadSourceWritten {
+        local: String,
+        len: u64,
+        hash: String,
+    },
+    /// The client program read an upload-reply job's reply back after Complete.
+    ReplyVerified {
+        job: JobId,
+        local: String,
+        len: u64,
+        hash: String,
     },
     /// An API call of the client program failed.
     AppCallFailed {

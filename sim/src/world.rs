@@ -131,7 +131,8 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
             });
             let engine = Engine::start(env, config, sink).await?;
             let first_boot = boots.get() == 1;
-            tokio::task::spawn_local(app::run(engine.clone(), program, recorder, wake, first_boot));
+            let run_app = app::run(engine.clone(), program, recorder, wake, first_boot, seed);
+            tokio::task::spawn_local(run_app);
             engine.run().await;
             Ok(())
         }

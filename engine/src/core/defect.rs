@@ -33,10 +33,13 @@ pub enum Defect {
     RangesSorted,
     /// Resumes inside a range from the range's first byte, writing it at the durable offset.
     RangeResumeFromStart,
+    /// Ignores the upload server's BITS-Received-Content-Range: after every fragment's Ack
+    /// (even a 416) it goes on after the bytes it sent.
+    UploadSkipReceivedRange,
 }
 
 impl Defect {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::ResumeOneByteLate,
         Self::SkipDataSync,
         Self::RangeOnePastEof,
@@ -50,6 +53,7 @@ impl Defect {
         Self::KeepProgressOnNewSource,
         Self::RangesSorted,
         Self::RangeResumeFromStart,
+        Self::UploadSkipReceivedRange,
     ];
 
     #[cfg(feature = "defects")]
@@ -73,6 +77,7 @@ impl Defect {
             Self::KeepProgressOnNewSource => "keep-progress-on-new-source",
             Self::RangesSorted => "ranges-sorted",
             Self::RangeResumeFromStart => "range-resume-from-start",
+            Self::UploadSkipReceivedRange => "upload-skip-received-range",
         }
     }
 }

@@ -10,6 +10,7 @@ use super::job::{JobId, JobProgress};
 use super::ranges::FileRange;
 use super::resume::RestartReason;
 use super::state::{JobState, Trigger};
+use super::upload::Packet;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -143,6 +144,48 @@ pub enum Event {
     Progress {
         job: JobId,
         progress: JobProgress,
+    },
+    /// An upload packet is sent (`range`: the fragment's Content-Range).
+    UploadPacket {
+        job: JobId,
+        file: usize,
+        packet: Packet,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        range: Option<String>,
+    },
+    /// An upload packet's Ack arrived (`received`: its BITS-Received-Content-Range).
+    UploadAck {
+        job: JobId,
+        file: usize,
+        packet: Packet,
+        status: u16,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        received: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error_code: Option<Hresult>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reply_url: Option<String>,
+    },
+    /// The journal holds the upload's session (`None`: forgotten, the upload starts over).
+    UploadSession {
+        job: JobId,
+        file: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+    },
+    /// The journal says the server acknowledged bytes `0..offset` of the upload.
+    UploadAcknowledged {
+        job: JobId,
+        file: usize,
+        offset: u64,
+    },
+    /// Upload-reply: the reply (`len` bytes) is synced in its temporary file.
+    ReplyReceived {
+        job: JobId,
+        file: usize,
+        len: u64,
     },
     /// Complete finished: the files are in place (`result` is S_OK or BG_S_PARTIAL_COMPLETE).
     Completed {

@@ -58,12 +58,18 @@ pub struct JobFile {
     /// The temporary file beside `local_name` that receives the bytes until Complete.
     pub temp_name: String,
     pub durable: DurableFile,
-    /// Every byte is durable in the temporary file.
+    /// Every byte is durable in the temporary file (upload: the server has every byte and
+    /// the session is closed, after the reply is on disk for upload-reply).
     pub transferred: bool,
     /// `AddFileWithRanges`: the remote bytes wanted, in local order; empty = the whole file.
     /// `durable.offset` is then an offset in the local file (the ranges concatenated).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ranges: Vec<FileRange>,
+    /// Upload jobs only: the session and the reply. For them `local_name` is the source,
+    /// `remote_name` the upload URL, `durable.offset` what the server acknowledged, and
+    /// `temp_name` the reply's temporary file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<super::upload::UploadFile>,
 }
 
 impl JobFile {

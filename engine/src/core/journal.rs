@@ -168,6 +168,7 @@ mod tests {
                         },
                         transferred: false,
                         ranges: Vec::new(),
+                        upload: None,
                     },
                     JobFile {
                         remote_name: "http://origin/b.bin".into(),
@@ -176,6 +177,7 @@ mod tests {
                         durable: DurableFile::default(),
                         transferred: false,
                         ranges: vec![FileRange::new(900, 100), FileRange::to_eof(2000)],
+                        upload: None,
                     },
                 ],
                 retry_delay_ms: 600_000,

@@ -21,6 +21,7 @@
 //! - [`journal`]: the durable form of the queue and its checksummed encoding.
 //! - [`hresult`], [`error`]: BITS error codes and errors grouped by who is at fault.
 //! - [`event`]: the event stream.
+//! - [`upload`]: the BITS Upload Protocol's client side: packets, fragments, Acks.
 //! - [`defect`]: deliberate bugs for testing the simulator's oracles (feature `defects`).
 
 pub mod auth;
@@ -40,3 +41,4 @@ pub mod resume;
 pub mod retry;
 pub mod state;
 pub mod throttle;
+pub mod upload;

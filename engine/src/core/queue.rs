@@ -40,6 +40,10 @@ pub struct StartTransfer {
     pub access: JobAccess,
     /// The file's ranges; empty = the whole file.
     pub ranges: Vec<FileRange>,
+    /// The file's local name (for an upload: the source).
+    pub local_name: String,
+    /// Upload jobs: the type and the session and reply state the journal holds.
+    pub upload: Option<(JobType, super::upload::UploadFile)>,
 }
 
 /// The file work of a Complete call: rename these, then delete those.
@@ -188,6 +192,7 @@ impl Queue {
             )));
         }
         let job = self.job_mut_not_final(id)?;
+        let upload = upload::file_for(job, local_name)?;
         if job.files.iter().any(|file| file.local_name == local_name) {
             return Err(ApiError::invalid_arg(format!(
                 "{id} already has a file with local name `{local_name}`"
@@ -197,10 +202,18 @@ impl Queue {
         job.files.push(JobFile {
             remote_name: remote_name.to_owned(),
             local_name: local_name.to_owned(),
-            temp_name: JobFile::temp_name_for(local_name, id, index),
+            temp_name: JobFile::temp_name_for(
+                upload
+                    .as_ref()
+                    .and_then(|upload| upload.reply_name.as_deref())
+                    .unwrap_or(local_name),
+                id,
+                index,
+            ),
             durable: DurableFile::default(),
             transferred: false,
             ranges: ranges.to_vec(),
+            upload,
         });
         self.record(Event::FileAdded {
             job: id,
@@ -290,6 +303,9 @@ impl Queue {
     pub fn complete_plan(&self, id: JobId) -> Result<CompletePlan, ApiError> {
         self.check_not_final(id)?;
         let job = &self.jobs[&id];
+        if job.job_type.is_upload() {
+            return upload::complete_plan(job);
+        }
         assert!(!job.running, "complete while a transfer of {id} runs");
         let (done, undone): (Vec<&JobFile>, Vec<&JobFile>) =
             job.files.iter().partition(|file| file.transferred);
@@ -561,3 +577,4 @@ mod remote;
 mod schedule;
 #[cfg(test)]
 mod tests;
+mod upload;

@@ -172,12 +172,22 @@ impl Priority {
     }
 }
 
-/// `BG_JOB_TYPE`. Only downloads exist so far; uploads come with the upload protocol.
+/// `BG_JOB_TYPE` (spec §2.1).
 #[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum JobType {
     #[default]
     Download = 0,
+    /// One file, sent with the BITS Upload Protocol (spec §8).
+    Upload = 1,
+    /// One file sent; the server application's reply is downloaded before TRANSFERRED.
+    UploadReply = 2,
+}
+
+impl JobType {
+    pub const fn is_upload(self) -> bool {
+        !matches!(self, Self::Download)
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod mirror;
 pub mod network;
 pub mod ranges;
 pub mod units;
+pub mod upload;
 mod validate;
 
 use std::fmt;
@@ -204,6 +205,9 @@ pub struct Server {
     pub redirects: Vec<Redirect>,
     #[serde(default)]
     pub files: Vec<ServerFile>,
+    /// A BITS upload directory (`BITS_POST`), with its misbehaviours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploads: Option<upload::UploadSettings>,
 }
 
 /// How a server treats requests. Each misbehaviour is one seen in the field.
@@ -279,8 +283,18 @@ pub struct Job {
     /// `SetProxySettings` (absent: PRECONFIG, the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<JobProxy>,
+    /// `download` (default), `upload` or `upload-reply` (`BG_JOB_TYPE`).
+    #[serde(default, rename = "type", skip_serializing_if = "is_download")]
+    pub job_type: bitsim_engine::JobType,
+    /// Upload-reply: `SetReplyFileName` (default: the source's name plus `.reply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
     pub files: Vec<JobFile>,
     pub expect: Expect,
+}
+
+fn is_download(job_type: &bitsim_engine::JobType) -> bool {
+    !job_type.is_upload()
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -291,6 +305,9 @@ pub struct JobFile {
     /// `AddFileWithRanges`: the ranges wanted, in bitsadmin syntax (absent: `AddFile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranges: Option<FileRanges>,
+    /// Upload jobs: the size of the source the client program writes (default 64 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Size>,
 }
 
 /// How the job must end.
@@ -476,6 +493,16 @@ impl Scenario {
 
 impl Job {
     /// The user who creates the job.
+    /// How many files the client program reads back after Complete: every file of a
+    /// download, the reply of an upload-reply job, nothing of an upload.
+    pub fn files_read_back(&self) -> usize {
+        match self.job_type {
+            bitsim_engine::JobType::Download => self.files.len(),
+            bitsim_engine::JobType::Upload => 0,
+            bitsim_engine::JobType::UploadReply => 1,
+        }
+    }
+
     pub fn owner(&self) -> &str {
         self.owner.as_deref().unwrap_or(bitsim_engine::core::job::OWNER_DEFAULT)
     }

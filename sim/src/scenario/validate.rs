@@ -39,6 +39,7 @@ impl Scenario {
         self.validate_access()?;
         self.validate_jobs()?;
         self.validate_actions()?;
+        self.validate_uploads()?;
         self.validate_network()?;
         let hosts: BTreeSet<&str> = self.hosts().collect();
         for fault in &self.faults {
@@ -236,7 +237,8 @@ impl Scenario {
                 };
                 // A redirect may serve the file from elsewhere; the run's oracles judge that.
                 let served = server.files.iter().any(|served| served.path == url.path_and_query)
-                    || server.redirects.iter().any(|redirect| redirect.path == url.path_and_query);
+                    || server.redirects.iter().any(|redirect| redirect.path == url.path_and_query)
+                    || server.uploads.as_ref().is_some_and(|up| up.takes(&url.path_and_query));
                 if !served && job.expect.state == JobState::Acknowledged {
                     return Err(at(
                         file.remote.span(),

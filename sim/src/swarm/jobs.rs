@@ -214,6 +214,7 @@ fn job(
             remote: spanned(format!("http://{}{path}", server.name)),
             local: format!("/downloads/{name}-{}.bin", number + 1),
             ranges: None,
+            size: None,
         });
     }
     let credentials = credentials(scenario, shape, logon);
@@ -227,6 +228,8 @@ fn job(
         owner: shape.owner.map(str::to_owned),
         credentials,
         proxy: job_proxy(scenario, shape.proxied, route),
+        job_type: bitsim_engine::JobType::Download,
+        reply: None,
         files,
         expect: Expect { state: JobState::Acknowledged, error: None, restarts: None },
     };

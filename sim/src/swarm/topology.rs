@@ -190,6 +190,7 @@ fn server(rng: &mut ChaCha8Rng, name: &str, shaped: bool) -> Server {
         auth,
         redirects: Vec::new(),
         files: Vec::new(),
+        uploads: None,
     }
 }
 

@@ -94,6 +94,11 @@ fn compact_engine(event: &Event) -> Option<String> {
         }
         Event::FileTransferred { job, file } => format!("{job} file{file} transferred"),
         Event::Progress { .. } => return None,
+        Event::UploadPacket { .. }
+        | Event::UploadAck { .. }
+        | Event::UploadSession { .. }
+        | Event::UploadAcknowledged { .. }
+        | Event::ReplyReceived { .. } => super::upload::compact_engine(event),
         Event::Completed { job, result } => format!("{job} completed {result}"),
     })
 }
@@ -194,6 +199,12 @@ fn compact_sim(event: &SimEvent) -> String {
             None => format!("app: {call} failed: {error}"),
         },
         SimEvent::HostFailed { error } => format!("HOST FAILED: {error}"),
+        SimEvent::UploadReceived { .. }
+        | SimEvent::UploadCommitted { .. }
+        | SimEvent::UploadDiscarded { .. }
+        | SimEvent::ReplyReady { .. }
+        | SimEvent::UploadSourceWritten { .. }
+        | SimEvent::ReplyVerified { .. } => super::upload::compact_sim(event),
     }
 }
 

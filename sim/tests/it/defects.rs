@@ -40,6 +40,16 @@ fn asking_one_byte_past_eof_fails_range_within_eof() {
 }
 
 #[test]
+fn ignoring_bits_received_content_range_fails_upload_integrity() {
+    // After the drop the engine's guessed fragment gets 416; trusting its own count instead
+    // of the server's, it leaves a gap, closes a session the server never completed, and
+    // the server discards the partial upload.
+    for oracles in gate_with(Defect::UploadSkipReceivedRange, "upload-resume-after-drop") {
+        assert!(oracles.contains(&Oracle::UploadIntegrity), "{oracles:?}");
+    }
+}
+
+#[test]
 fn the_healthy_engine_passes_the_same_gates() {
     for stem in [
         "link-drop-resume",
@@ -52,6 +62,7 @@ fn the_healthy_engine_passes_the_same_gates() {
         "replace-prefix-changed-content",
         "set-remote-name-same-content",
         "file-ranges",
+        "upload-resume-after-drop",
     ] {
         let (path, scenario) = scenario(stem);
         let result =

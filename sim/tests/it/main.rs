@@ -14,6 +14,8 @@
 //! - `ranges`: random range sets (offsets, lengths, EOF ranges, order) of random file sizes
 //!   x random interruptions: the completed file is the requested bytes in the given order
 //!   (proptest), and the property is shown failing for an engine that sorts the ranges.
+//! - `upload_properties`: random uploads x random interruptions arrive whole, every byte
+//!   written once; shown failing for an engine that ignores BITS-Received-Content-Range.
 //! - `resume`: the resume scenarios resume, without refetching a durable byte.
 //! - `fetch`: `bitsim fetch` on real sockets through a real authenticating proxy.
 //! - `cli`: exit codes and messages of the `bitsim` binary.
@@ -37,3 +39,4 @@ mod ranges;
 mod resume;
 mod support;
 mod swarm;
+mod upload_properties;

@@ -109,14 +109,17 @@ impl Queue {
         self.jobs
             .values()
             .flat_map(|job| {
-                job.files.iter().enumerate().filter(|(_, file)| !file.transferred).map(
-                    |(index, file)| PartFile {
+                // An upload's source is never written and its reply is fetched whole.
+                job.files
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, file)| !file.transferred && file.upload.is_none())
+                    .map(|(index, file)| PartFile {
                         job: job.id,
                         file: index,
                         temp_name: file.temp_name.clone(),
                         journal_offset: file.durable.offset,
-                    },
-                )
+                    })
             })
             .collect()
     }

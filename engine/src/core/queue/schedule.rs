@@ -49,6 +49,8 @@ impl Queue {
             durable: file.durable.clone(),
             access: job.access.clone(),
             ranges: file.ranges.clone(),
+            local_name: file.local_name.clone(),
+            upload: file.upload.clone().map(|upload| (job.job_type, upload)),
         })
     }
 
