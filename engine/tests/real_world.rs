@@ -341,7 +341,7 @@ fn cancel_deletes_the_temporary_file_and_ends_the_job() {
         assert_eq!(temp_files(&dir).len(), 1);
         engine.cancel(job).await.unwrap();
         assert!(engine.job(job).is_none());
-        assert_eq!(engine.resume(job).await.unwrap_err().code, Hresult::BG_E_NOT_FOUND);
+        assert_eq!(engine.resume(job).await.unwrap_err().code, Hresult::BG_E_INVALID_STATE);
     });
     assert_eq!(temp_files(&dir), Vec::<String>::new());
     assert!(!dest.exists());

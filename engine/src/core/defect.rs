@@ -33,10 +33,12 @@ pub enum Defect {
     RangesSorted,
     /// Resumes inside a range from the range's first byte, writing it at the durable offset.
     RangeResumeFromStart,
+    /// Calls JobError for TRANSIENT_ERROR too, which BITS never does (spec §2.9).
+    JobErrorOnTransient,
 }
 
 impl Defect {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::ResumeOneByteLate,
         Self::SkipDataSync,
         Self::RangeOnePastEof,
@@ -50,6 +52,7 @@ impl Defect {
         Self::KeepProgressOnNewSource,
         Self::RangesSorted,
         Self::RangeResumeFromStart,
+        Self::JobErrorOnTransient,
     ];
 
     #[cfg(feature = "defects")]
@@ -73,6 +76,7 @@ impl Defect {
             Self::KeepProgressOnNewSource => "keep-progress-on-new-source",
             Self::RangesSorted => "ranges-sorted",
             Self::RangeResumeFromStart => "range-resume-from-start",
+            Self::JobErrorOnTransient => "job-error-on-transient",
         }
     }
 }

@@ -21,6 +21,7 @@
 //! - [`journal`]: the durable form of the queue and its checksummed encoding.
 //! - [`hresult`], [`error`]: BITS error codes and errors grouped by who is at fault.
 //! - [`event`]: the event stream.
+//! - [`notify`]: notify flags and the at-least-once delivery of notifications.
 //! - [`defect`]: deliberate bugs for testing the simulator's oracles (feature `defects`).
 
 pub mod auth;
@@ -32,6 +33,7 @@ pub mod http;
 pub mod job;
 pub mod journal;
 pub mod ledbat;
+pub mod notify;
 pub mod proxy;
 pub mod queue;
 pub mod ranges;
