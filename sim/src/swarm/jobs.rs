@@ -227,6 +227,8 @@ fn job(
         owner: shape.owner.map(str::to_owned),
         credentials,
         proxy: job_proxy(scenario, shape.proxied, route),
+        notify_flags: None,
+        callback_fails_first: 0,
         files,
         expect: Expect { state: JobState::Acknowledged, error: None, restarts: None },
     };

@@ -95,6 +95,9 @@ fn compact_engine(event: &Event) -> Option<String> {
         Event::FileTransferred { job, file } => format!("{job} file{file} transferred"),
         Event::Progress { .. } => return None,
         Event::Completed { job, result } => format!("{job} completed {result}"),
+        Event::Notified { job, notification, result } => {
+            format!("{job} notified {notification}: {result}")
+        }
     })
 }
 
@@ -131,6 +134,8 @@ fn compact_sim(event: &SimEvent) -> String {
             format!("link {link} carried {bytes} bytes over {connections} connection(s)")
         }
         SimEvent::PowerLost => "POWER LOST".to_owned(),
+        SimEvent::NetworkLost => "NETWORK LOST".to_owned(),
+        SimEvent::NetworkReturned => "network returned".to_owned(),
         SimEvent::ProcessRestarted => "PROCESS RESTARTED".to_owned(),
         SimEvent::Booted { boot } => format!("boot #{boot}"),
         SimEvent::ContentChanged { path, version, size } => {
