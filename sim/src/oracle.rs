@@ -22,6 +22,7 @@ use crate::world::RunOutcome;
 mod api;
 pub mod bandwidth;
 mod files;
+mod notifications;
 mod outcome;
 mod ranges;
 pub mod schedule;
@@ -74,10 +75,13 @@ pub enum Oracle {
     ApiResults,
     /// No user but an administrator acts on or sees another user's job.
     OwnerIsolation,
+    /// JobTransferred and JobError reach the program at least once, only for TRANSFERRED
+    /// and ERROR, as its notify flags ask; no JobModification for a change into either.
+    Notifications,
 }
 
 impl Oracle {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 21] = [
         Self::Integrity,
         Self::ExactOffset,
         Self::RangeWithinEof,
@@ -98,6 +102,7 @@ impl Oracle {
         Self::Liveness,
         Self::ApiResults,
         Self::OwnerIsolation,
+        Self::Notifications,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -122,6 +127,7 @@ impl Oracle {
             Self::Liveness => "liveness",
             Self::ApiResults => "api-results",
             Self::OwnerIsolation => "owner-isolation",
+            Self::Notifications => "notifications",
         }
     }
 }
@@ -167,6 +173,7 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
     outcome::deadline(scenario, &book, outcome, &mut violations);
     outcome::liveness(scenario, outcome, &mut violations);
     hosts_healthy(entries, outcome, &mut violations);
+    notifications::notifications(scenario, entries, outcome.end, &mut violations);
     security::credential_scope(entries, &mut violations);
     security::basic_over_http(scenario, entries, &mut violations);
     security::connection_isolation(entries, &mut violations);
@@ -383,11 +390,14 @@ fn allowed(from: JobState, to: JobState) -> bool {
         (_, Cancelled | Acknowledged) => true,
         (Suspended, Suspended) => false,
         (_, Suspended) => true,
+        // Resume; from TRANSIENT_ERROR also the retry timer, the policy's window ending and
+        // the network returning.
         (Suspended | Error | TransientError | Transferred, Queued) => true,
         // A time slice ends, a higher priority preempts (also while connecting), or the
         // owner logs off.
         (Connecting | Transferring, Queued) => true,
         (Queued, Connecting) | (Connecting, Transferring) | (Transferring, Transferred) => true,
+        // A transfer fails, the policy blocks background jobs, or the network is lost.
         (Queued | Connecting | Transferring, TransientError) => true,
         (Queued | Connecting | Transferring | TransientError, Error) => true,
         _ => false,
