@@ -8,6 +8,7 @@ use crate::core::auth::credentials::Logon;
 use crate::core::auth::policy::LogonPolicy;
 use crate::core::auth::seal::MachineKey;
 use crate::core::defect::Defects;
+use crate::core::job::JOB_INACTIVITY_TIMEOUT_DEFAULT;
 use crate::core::proxy::ProxyEnvironment;
 use crate::core::queue::TIME_SLICE_DEFAULT;
 use crate::core::resume::CheckpointPolicy;
@@ -60,6 +61,9 @@ pub struct EngineConfig {
     /// Seals credentials in the journal so they outlive a restart, as BITS keeps them for
     /// the job's life. `None`: credentials live in memory only.
     pub credential_key: Option<MachineKey>,
+    /// The JobInactivityTimeout policy: a job without activity (progress, or a call by its
+    /// owner that changes it) for this long is cancelled by the service (spec §2.4).
+    pub job_inactivity_timeout: Duration,
     /// Deliberate bugs; always empty unless the crate is built with `defects`.
     pub defects: Defects,
 }
@@ -81,6 +85,7 @@ impl EngineConfig {
             workstation: WORKSTATION_DEFAULT.to_owned(),
             danger_allow_basic_auth_over_http: false,
             credential_key: None,
+            job_inactivity_timeout: JOB_INACTIVITY_TIMEOUT_DEFAULT,
             defects: Defects::default(),
         }
     }

@@ -35,7 +35,10 @@ mod remote;
 mod users;
 
 pub use self::users::{Caller, Session};
+mod lifecycle;
 mod uploads;
+
+pub use self::lifecycle::NotifyCallback;
 
 /// A handle to a running engine; clones share it.
 pub struct Engine<E: Env> {
@@ -89,6 +92,8 @@ pub(crate) struct Inner<E: Env> {
     transfer_ended: Notify,
     /// What this process remembers of each upload between attempts.
     upload_hints: RefCell<BTreeMap<JobId, crate::upload::UploadHint>>,
+    /// The program's notification callback (`SetNotifyInterface`); never persisted.
+    callback: RefCell<Option<Rc<dyn NotifyCallback>>>,
 }
 
 struct RunningTransfer {
@@ -140,6 +145,7 @@ impl<E: Env> Engine<E> {
         };
         queue.set_time_slice(config.time_slice);
         queue.set_defects(config.defects);
+        queue.set_inactivity_timeout(Duration::ZERO, config.job_inactivity_timeout);
         let started_at = env.now();
         let inner = Rc::new(Inner {
             env,
@@ -154,6 +160,7 @@ impl<E: Env> Engine<E> {
             pool: crate::client::Pool::default(),
             transfer_ended: Notify::new(),
             upload_hints: RefCell::new(BTreeMap::new()),
+            callback: RefCell::new(None),
         });
         let io_error = |action, path: &str| {
             let path = path.to_owned();
@@ -207,6 +214,8 @@ impl<E: Env> Engine<E> {
         let inner = &self.inner;
         loop {
             inner.apply_bandwidth_policy();
+            self.apply_network().await;
+            self.cancel_inactive_jobs().await;
             loop {
                 let preempt = inner.queue.borrow().poll_preempt(inner.now());
                 let Some((job, trigger)) = preempt else { break };
@@ -218,9 +227,14 @@ impl<E: Env> Engine<E> {
             for start in starts {
                 self.spawn_transfer(start);
             }
+            inner.deliver_notifications();
             // A journal that cannot be written stays dirty; the next commit tries again.
             let _ = inner.commit().await;
-            let deadline = inner.queue.borrow().poll_timeout();
+            let deadline = [inner.queue.borrow().poll_timeout(), inner.notification_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
+            let network = inner.env.network_available();
             let policy_check = inner.until_policy_check();
             let timer = async {
                 match deadline {
@@ -237,6 +251,7 @@ impl<E: Env> Engine<E> {
             tokio::select! {
                 biased;
                 () = inner.wake.notified() => {}
+                () = inner.env.network_change(network) => {}
                 () = timer => inner.queue.borrow_mut().handle_timeout(inner.now()),
                 () = policy_timer => {}
             }
@@ -314,11 +329,16 @@ impl<E: Env> Engine<E> {
     pub async fn cancel(&self, job: JobId) -> Result<(), ApiError> {
         self.stop_transfer(job).await?;
         let temps = self.inner.queue.borrow_mut().cancel(job)?;
-        // The cancel is durable first; a power loss before the deletions leaves orphaned
-        // temporary files, never a job that comes back.
+        self.delete_temporaries(&temps).await
+    }
+
+    /// Deletes a cancelled job's temporary files, durably. The cancel is durable first; a
+    /// power loss before the deletions leaves orphaned temporary files, never a job that
+    /// comes back.
+    async fn delete_temporaries(&self, temps: &[String]) -> Result<(), ApiError> {
         self.inner.commit_api().await?;
         let mut dirs = BTreeSet::new();
-        for temp in &temps {
+        for temp in temps {
             self.inner
                 .env
                 .remove_file(temp)
@@ -527,6 +547,7 @@ impl<E: Env> Inner<E> {
         let _one_at_a_time = self.commit_lock.lock().await;
         let (journal, events) = {
             let mut queue = self.queue.borrow_mut();
+            queue.stamp_activity(self.now());
             let journal =
                 queue.take_dirty().then(|| queue.to_journal(self.now(), self.env.unix_time()));
             (journal, queue.take_events())

@@ -341,7 +341,7 @@ fn cancel_deletes_the_temporary_file_and_ends_the_job() {
         assert_eq!(temp_files(&dir).len(), 1);
         engine.cancel(job).await.unwrap();
         assert!(engine.job(job).is_none());
-        assert_eq!(engine.resume(job).await.unwrap_err().code, Hresult::BG_E_NOT_FOUND);
+        assert_eq!(engine.resume(job).await.unwrap_err().code, Hresult::BG_E_INVALID_STATE);
     });
     assert_eq!(temp_files(&dir), Vec::<String>::new());
     assert!(!dest.exists());
@@ -480,5 +480,49 @@ fn suspending_the_running_background_job_lets_the_next_one_start() {
     });
     assert!(result.is_ok(), "the freed background slot was never given to the next job");
     assert_eq!(ranges_of(&seen, "/slot-second.bin"), [None]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Acknowledges every notification and counts JobTransferred calls.
+#[derive(Default)]
+struct Acknowledging {
+    transferred: std::cell::Cell<u32>,
+}
+
+impl bitsim_engine::NotifyCallback for Acknowledging {
+    fn job_transferred(&self, _job: JobId) -> Result<(), Hresult> {
+        self.transferred.set(self.transferred.get() + 1);
+        Ok(())
+    }
+    fn job_error(&self, _job: JobId, _error: &bitsim_engine::JobError) -> Result<(), Hresult> {
+        Ok(())
+    }
+    fn job_modification(&self, _job: JobId) -> Result<(), Hresult> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_callback_registered_after_the_transfer_still_hears_job_transferred() {
+    let (port, _) = start_server();
+    let dir = scratch("notify");
+    let dest = dir.join("file.bin");
+    let calls = process(async {
+        let events = Rc::new(Events::default());
+        let engine = start_engine(&dir.join("state"), events.clone()).await;
+        let job = new_job(&engine, port, "/notify.bin", &dest).await;
+        assert_eq!(engine.notify_flags(job), Ok(0x3), "the default flags");
+        events.until(checkpointed_at_least(job, 64 << 10)).await;
+        engine.suspend(job).await.unwrap();
+        engine.resume(job).await.unwrap();
+        events.until(reached(job, JobState::Transferred)).await;
+        let callback = Rc::new(Acknowledging::default());
+        engine.set_notify_interface(Some(callback.clone()));
+        let acknowledged = |event: &Event| matches!(event, Event::Notified { job: j, result, .. } if *j == job && *result == Hresult::S_OK);
+        events.until(acknowledged).await;
+        assert_eq!(engine.complete(job).await, Ok(Hresult::S_OK));
+        callback.transferred.get()
+    });
+    assert_eq!(calls, 1);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,13 +1,17 @@
 //! The client program on the engine's host: what a real BITS client does with the API. It
 //! creates the scenario's jobs (once: after a reboot it adopts the jobs the engine restored),
-//! completes each job when it is TRANSFERRED, and reads the completed files back so the
-//! oracles can check every byte.
+//! registers its notification callback, completes each job when JobTransferred tells it the
+//! job is TRANSFERRED (or, for a job whose flags ask for no JobTransferred, when it sees the
+//! state), and reads the completed files back so the oracles can check every byte.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use bitsim_engine::{ApiError, Engine, Event, EventSink, JobId, JobInfo, JobState};
+use bitsim_engine::{
+    ApiError, Engine, Event, EventSink, Hresult, JobError, JobId, JobInfo, JobState, Notification,
+    NotifyCallback, NotifyFlags,
+};
 use tokio::sync::Notify;
 use turmoil::fs::shim::std::fs as simfs;
 
@@ -56,13 +60,17 @@ pub async fn run(
     seed: u64,
 ) {
     let jobs: Rc<[Job]> = scenario.jobs.iter().map(|job| job.get_ref().clone()).collect();
-    let app = Rc::new(App { engine, recorder, seed });
+    let callback = Rc::new(Callback::new(wake.clone()));
+    let app = Rc::new(App { engine, recorder, seed, callback: callback.clone() });
     app.prepare_directories(&jobs);
     let now = sim_now();
     script::schedule(&app.engine, &scenario, &app.recorder, now, first_boot);
     let (due, later): (Vec<Job>, Vec<Job>) =
         jobs.iter().cloned().partition(|job| job.start_at.is_none_or(|at| at.0 <= now));
     app.reconcile(&due).await;
+    // Registered once the program knows its jobs: what the engine owes from before (a job
+    // that became TRANSFERRED while the program was not running) is delivered now.
+    app.engine.set_notify_interface(Some(callback.clone()));
     for job in later {
         let app = app.clone();
         tokio::task::spawn_local(async move {
@@ -72,8 +80,12 @@ pub async fn run(
         });
     }
     loop {
+        let acknowledged = std::mem::take(&mut *callback.transferred.borrow_mut());
         for info in app.engine.jobs() {
-            if info.state == JobState::Transferred {
+            let told = app.engine.notify_flags(info.id).is_ok_and(|bits| {
+                NotifyFlags::new(bits).is_ok_and(|flags| flags.wants(Notification::JobTransferred))
+            });
+            if info.state == JobState::Transferred && (!told || acknowledged.contains(&info.id)) {
                 app.complete(&info, &jobs).await;
             }
         }
@@ -81,16 +93,66 @@ pub async fn run(
     }
 }
 
+/// The program's `IBackgroundCopyCallback`. It acknowledges JobTransferred (and hands the job
+/// to the program's loop to Complete) and JobError, except that the first
+/// `callback_fails_first` calls about a job fail with E_FAIL, as a program that is busy does.
+struct Callback {
+    /// Calls still to fail, by job.
+    failures: RefCell<BTreeMap<JobId, u32>>,
+    /// Jobs whose JobTransferred was acknowledged and that the loop has not completed yet.
+    transferred: RefCell<BTreeSet<JobId>>,
+    wake: Rc<Notify>,
+}
+
+impl Callback {
+    fn new(wake: Rc<Notify>) -> Self {
+        Self { failures: RefCell::default(), transferred: RefCell::default(), wake }
+    }
+
+    /// The program learns of its job `id`, whose calls fail `count` times first.
+    fn expect(&self, id: JobId, count: u32) {
+        self.failures.borrow_mut().entry(id).or_insert(count);
+    }
+
+    fn fail_first(&self, job: JobId) -> Result<(), Hresult> {
+        match self.failures.borrow_mut().get_mut(&job) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                Err(Hresult::E_FAIL)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl NotifyCallback for Callback {
+    fn job_transferred(&self, job: JobId) -> Result<(), Hresult> {
+        self.fail_first(job)?;
+        self.transferred.borrow_mut().insert(job);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    fn job_error(&self, job: JobId, _error: &JobError) -> Result<(), Hresult> {
+        self.fail_first(job)
+    }
+
+    fn job_modification(&self, _job: JobId) -> Result<(), Hresult> {
+        Ok(())
+    }
+}
+
 struct App {
     engine: Engine<TurmoilEnv>,
     recorder: Recorder,
     seed: u64,
+    callback: Rc<Callback>,
 }
 
 impl App {
     /// BITS needs the destination directories to exist; the program makes them durably.
     fn prepare_directories(&self, jobs: &[Job]) {
-        let dirs: std::collections::BTreeSet<&str> = jobs
+        let dirs: BTreeSet<&str> = jobs
             .iter()
             .flat_map(|job| {
                 job.files.iter().map(|file| file.local.as_str()).chain(job.reply.as_deref())
@@ -144,6 +206,7 @@ impl App {
                     }
                 },
             };
+            self.callback.expect(id, spec.callback_fails_first);
             if let Err(error) = self.set_up(id, spec, files_known, state).await {
                 self.failed("set_up", Some(id), &error.to_string());
             }
@@ -172,6 +235,9 @@ impl App {
         }
         if let Some(proxy) = &spec.proxy {
             self.engine.set_proxy_settings(id, proxy.to_engine()).await?;
+        }
+        if let Some(flags) = spec.notify_flags {
+            self.engine.set_notify_flags(id, flags).await?;
         }
         // SetCredentials once, before the first file, as BITS programs do: the engine keeps
         // them (sealed) across restarts, so a job adopted after a reboot is not given them

@@ -5,7 +5,7 @@
 //! calls are synchronous, so the futures here never wait; a crash can only fall between two
 //! of them at an await that really waits (a network read, a timer).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
@@ -19,6 +19,7 @@ use bitsim_engine::env::missing_is_none;
 use bitsim_engine::{Env, FileIo, JobId, OpenMode};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tokio::sync::Notify;
 use turmoil::fs::shim::std::fs as simfs;
 
 use crate::net::Net;
@@ -34,6 +35,8 @@ pub struct TurmoilEnv {
     unaccounted_dir: String,
     /// The engine's randomness (authentication nonces), from the run's seed and the boot.
     rng: Rc<RefCell<ChaCha8Rng>>,
+    /// Whether the machine has a network, as the `network-loss` fault sets it.
+    network: Rc<NetworkSwitch>,
 }
 
 impl Default for TurmoilEnv {
@@ -43,6 +46,30 @@ impl Default for TurmoilEnv {
             net: Net::default(),
             unaccounted_dir: String::new(),
             rng: Rc::new(RefCell::new(ChaCha8Rng::seed_from_u64(0))),
+            network: Rc::default(),
+        }
+    }
+}
+
+/// The engine machine's network adapter as the step loop switches it (`network-loss`): the
+/// engine reads it through [`Env::network_available`] and waits on it through
+/// [`Env::network_change`], as BITS listens for the adapter's events. It outlives the
+/// engine's reboots, as the state of the network does.
+#[derive(Debug, Default)]
+pub struct NetworkSwitch {
+    lost: Cell<bool>,
+    changed: Notify,
+}
+
+impl NetworkSwitch {
+    pub fn available(&self) -> bool {
+        !self.lost.get()
+    }
+
+    /// Switches the network on or off and wakes whoever waits for a change.
+    pub fn set_available(&self, available: bool) {
+        if self.lost.replace(!available) == available {
+            self.changed.notify_waiters();
         }
     }
 }
@@ -56,7 +83,14 @@ impl TurmoilEnv {
             net,
             unaccounted_dir: format!("{}/", state_dir.trim_end_matches('/')),
             rng: Rc::new(RefCell::new(ChaCha8Rng::seed_from_u64(0))),
+            network: Rc::default(),
         }
+    }
+
+    /// Reads the machine's network state from `switch` (shared with the step loop).
+    pub fn with_network(mut self, switch: Rc<NetworkSwitch>) -> Self {
+        self.network = switch;
+        self
     }
 
     /// Draws the engine's randomness from `seed` (mix the run's seed with the boot count, so
@@ -212,6 +246,22 @@ impl Env for TurmoilEnv {
 
     fn sleep_until(&self, deadline: Duration) -> impl Future<Output = ()> {
         crate::clock::sleep_until(deadline)
+    }
+
+    fn network_available(&self) -> bool {
+        self.network.available()
+    }
+
+    async fn network_change(&self, seen: bool) {
+        loop {
+            // Registered before the check: nothing runs between the check and the first
+            // poll, and the switch only changes between steps.
+            let changed = self.network.changed.notified();
+            if self.network.available() != seen {
+                return;
+            }
+            changed.await;
+        }
     }
 }
 

@@ -22,6 +22,7 @@ use crate::world::RunOutcome;
 mod api;
 pub mod bandwidth;
 mod files;
+mod notifications;
 mod outcome;
 mod ranges;
 pub mod schedule;
@@ -80,10 +81,13 @@ pub enum Oracle {
     UploadIntegrity,
     /// Every upload-reply job's reply file holds exactly what the server application made.
     ReplyIntegrity,
+    /// JobTransferred and JobError reach the program at least once, only for TRANSFERRED
+    /// and ERROR, as its notify flags ask; no JobModification for a change into either.
+    Notifications,
 }
 
 impl Oracle {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::Integrity,
         Self::ExactOffset,
         Self::RangeWithinEof,
@@ -106,6 +110,7 @@ impl Oracle {
         Self::OwnerIsolation,
         Self::UploadIntegrity,
         Self::ReplyIntegrity,
+        Self::Notifications,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -132,6 +137,7 @@ impl Oracle {
             Self::OwnerIsolation => "owner-isolation",
             Self::UploadIntegrity => "upload-integrity",
             Self::ReplyIntegrity => "reply-integrity",
+            Self::Notifications => "notifications",
         }
     }
 }
@@ -179,6 +185,7 @@ pub fn check(scenario: &Scenario, seed: u64, outcome: &RunOutcome) -> Vec<Violat
     outcome::deadline(scenario, &book, outcome, &mut violations);
     outcome::liveness(scenario, outcome, &mut violations);
     hosts_healthy(entries, outcome, &mut violations);
+    notifications::notifications(scenario, entries, outcome.end, &mut violations);
     security::credential_scope(entries, &mut violations);
     security::basic_over_http(scenario, entries, &mut violations);
     security::connection_isolation(entries, &mut violations);
@@ -396,11 +403,14 @@ fn allowed(from: JobState, to: JobState) -> bool {
         (_, Cancelled | Acknowledged) => true,
         (Suspended, Suspended) => false,
         (_, Suspended) => true,
+        // Resume; from TRANSIENT_ERROR also the retry timer, the policy's window ending and
+        // the network returning.
         (Suspended | Error | TransientError | Transferred, Queued) => true,
         // A time slice ends, a higher priority preempts (also while connecting), or the
         // owner logs off.
         (Connecting | Transferring, Queued) => true,
         (Queued, Connecting) | (Connecting, Transferring) | (Transferring, Transferred) => true,
+        // A transfer fails, the policy blocks background jobs, or the network is lost.
         (Queued | Connecting | Transferring, TransientError) => true,
         (Queued | Connecting | Transferring | TransientError, Error) => true,
         _ => false,

@@ -85,7 +85,10 @@ impl Summary {
 
 fn is_fault(event: &crate::trace::SimEvent) -> bool {
     use crate::trace::SimEvent::*;
-    matches!(event, LinkDropped { .. } | PowerLost | ProcessRestarted | LatencySet { .. })
+    matches!(
+        event,
+        LinkDropped { .. } | PowerLost | ProcessRestarted | LatencySet { .. } | NetworkLost
+    )
 }
 
 /// `bytes=123-456` -> 123.

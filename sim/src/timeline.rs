@@ -39,6 +39,12 @@ pub enum Action {
         down_bps: Option<u64>,
         up_bps: Option<u64>,
     },
+    /// The engine's machine loses its network: every link of its host drops and the engine
+    /// is told.
+    NetworkLoss,
+    /// The network returns (each loss is undone by one return; overlapping losses keep it
+    /// down until the last returns).
+    NetworkReturn,
     /// The chaos phase ends (`[liveness] after`): undo every fault still in force.
     Heal,
     /// Not an action on the world (servers read the time themselves): marks the moment a
@@ -112,7 +118,9 @@ pub fn build(scenario: &Scenario, seed: u64) -> Vec<(Duration, Action)> {
     if let Some(after) = scenario.liveness_after() {
         // Healing repairs every link still down, so the repairs due later have nothing left
         // to do. Pushed last, the heal follows whatever else happens at the same time.
-        actions.retain(|(at, action)| *at <= after || !matches!(action, Action::RepairLink { .. }));
+        actions.retain(|(at, action)| {
+            *at <= after || !matches!(action, Action::RepairLink { .. } | Action::NetworkReturn)
+        });
         actions.push((after, Action::Heal));
     }
     actions.sort_by_key(|(at, _)| *at);
@@ -152,6 +160,11 @@ fn push_fault(
                 actions.push((at, Action::DropLink { a: a.clone(), b: b.clone() }));
                 actions.push((at + duration, Action::RepairLink { a, b }));
             }
+        }
+        FaultKind::NetworkLoss => {
+            let duration = drawn.duration.map_or(Duration::ZERO, |span| span.0);
+            actions.push((at, Action::NetworkLoss));
+            actions.push((at + duration, Action::NetworkReturn));
         }
         FaultKind::PowerLoss => {
             let down = drawn.down.map_or(Duration::ZERO, |span| span.0);

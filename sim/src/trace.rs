@@ -94,6 +94,11 @@ pub enum SimEvent {
     },
     PowerLost,
     ProcessRestarted,
+    /// The engine's machine lost its network (`network-loss`): every link of its host is
+    /// down and the engine was told.
+    NetworkLost,
+    /// The engine's machine has its network again.
+    NetworkReturned,
     /// The host's software started, for the `boot`-th time (1 = first boot).
     Booted {
         boot: u32,

@@ -22,8 +22,7 @@ use crate::app::{self, SimSink};
 use crate::auth::Gatekeeper;
 use crate::clock::{self, Clock};
 use crate::cross;
-use crate::env::DiskLedger;
-use crate::env::TurmoilEnv;
+use crate::env::{DiskLedger, NetworkSwitch, TurmoilEnv};
 use crate::liveness;
 use crate::net::link::Link;
 use crate::net::{Net, NetReport, Route};
@@ -106,6 +105,8 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
     let (engine_recorder, boots, disk) = (recorder.clone(), Rc::new(Cell::new(0)), ledger.clone());
     let cross_flows: Vec<_> = scenario.cross_traffic.iter().map(|c| c.get_ref().clone()).collect();
     let engine_net = net.clone();
+    let network = Rc::new(NetworkSwitch::default());
+    let engine_network = network.clone();
     let seed = config.seed;
     sim.host(ENGINE_HOST, move || {
         let (program, recorder, config, boots) =
@@ -114,7 +115,8 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
         // Each boot draws fresh nonces from the seed, as a rebooted machine would.
         let rng_seed = seed ^ ENGINE_RNG_SALT ^ u64::from(boots.get()).rotate_left(32);
         let env = TurmoilEnv::with_ledger(disk.clone(), STATE_DIR, engine_net.clone())
-            .with_rng_seed(rng_seed);
+            .with_rng_seed(rng_seed)
+            .with_network(engine_network.clone());
         let cross = (!cross_flows.is_empty())
             .then(|| cross::run_flows(engine_net.clone(), cross_flows.clone(), recorder.clone()));
         async move {
@@ -139,7 +141,8 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> RunOutcome {
     });
     unshape_latency(&sim, scenario);
     let timeline = timeline::build(scenario, config.seed);
-    let stepper = Stepper::new(sim, recorder, scenario, net.clone(), clock, !config.fixed_step);
+    let stepper =
+        Stepper::new(sim, recorder, scenario, net.clone(), clock, !config.fixed_step, network);
     let mut outcome = stepper.drive(timeline);
     outcome.disk = ledger.take();
     outcome.net = net.report();
@@ -306,6 +309,9 @@ fn engine_config(scenario: &Scenario, seed: u64, defects: Defects) -> EngineConf
     // The simulated machine's own key: the same across its reboots, as a machine's is.
     let mut key_source = ChaCha8Rng::seed_from_u64(seed ^ MACHINE_KEY_SALT);
     config.credential_key = Some(MachineKey(rand::Rng::random(&mut key_source)));
+    if let Some(timeout) = settings.job_inactivity_timeout {
+        config.job_inactivity_timeout = timeout.0;
+    }
     config.defects = defects;
     config
 }

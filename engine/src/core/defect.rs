@@ -36,10 +36,12 @@ pub enum Defect {
     /// Ignores the upload server's BITS-Received-Content-Range: after every fragment's Ack
     /// (even a 416) it goes on after the bytes it sent.
     UploadSkipReceivedRange,
+    /// Calls JobError for TRANSIENT_ERROR too, which BITS never does (spec §2.9).
+    JobErrorOnTransient,
 }
 
 impl Defect {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::ResumeOneByteLate,
         Self::SkipDataSync,
         Self::RangeOnePastEof,
@@ -54,6 +56,7 @@ impl Defect {
         Self::RangesSorted,
         Self::RangeResumeFromStart,
         Self::UploadSkipReceivedRange,
+        Self::JobErrorOnTransient,
     ];
 
     #[cfg(feature = "defects")]
@@ -78,6 +81,7 @@ impl Defect {
             Self::RangesSorted => "ranges-sorted",
             Self::RangeResumeFromStart => "range-resume-from-start",
             Self::UploadSkipReceivedRange => "upload-skip-received-range",
+            Self::JobErrorOnTransient => "job-error-on-transient",
         }
     }
 }

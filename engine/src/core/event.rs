@@ -7,6 +7,7 @@ use super::auth::AuthScheme;
 use super::error::JobError;
 use super::hresult::Hresult;
 use super::job::{JobId, JobProgress};
+use super::notify::Notification;
 use super::ranges::FileRange;
 use super::resume::RestartReason;
 use super::state::{JobState, Trigger};
@@ -186,6 +187,14 @@ pub enum Event {
         job: JobId,
         file: usize,
         len: u64,
+    },
+    /// The program's notification callback was called: `result` is what it returned (S_OK
+    /// acknowledges; a JobTransferred or JobError that was not acknowledged is delivered
+    /// again later).
+    Notified {
+        job: JobId,
+        notification: Notification,
+        result: Hresult,
     },
     /// Complete finished: the files are in place (`result` is S_OK or BG_S_PARTIAL_COMPLETE).
     Completed {

@@ -26,6 +26,8 @@ impl Hresult {
     pub const S_FALSE: Self = Self(1);
     pub const E_INVALIDARG: Self = Self(0x8007_0057);
     pub const E_NOTIMPL: Self = Self(0x8000_4001);
+    /// Unspecified failure: what a notification callback that cannot take the event returns.
+    pub const E_FAIL: Self = Self(0x8000_4005);
 
     pub const BG_E_NOT_FOUND: Self = Self(0x8020_0001);
     pub const BG_E_INVALID_STATE: Self = Self(0x8020_0002);
@@ -172,6 +174,7 @@ const NAMES: &[(Hresult, &str)] = &[
     (Hresult::S_FALSE, "S_FALSE"),
     (Hresult::E_INVALIDARG, "E_INVALIDARG"),
     (Hresult::E_NOTIMPL, "E_NOTIMPL"),
+    (Hresult::E_FAIL, "E_FAIL"),
     (Hresult::BG_E_NOT_FOUND, "BG_E_NOT_FOUND"),
     (Hresult::BG_E_INVALID_STATE, "BG_E_INVALID_STATE"),
     (Hresult::BG_E_EMPTY, "BG_E_EMPTY"),

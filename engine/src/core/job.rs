@@ -36,6 +36,10 @@ pub const RETRY_DELAY_MIN: Duration = Duration::from_secs(5);
 /// NoProgressTimeout default (spec §2.4): fourteen days.
 pub const NO_PROGRESS_TIMEOUT_DEFAULT: Duration = Duration::from_secs(14 * 24 * 3600);
 
+/// JobInactivityTimeout policy default (spec §2.4): ninety days without activity (progress or
+/// a change by the job's owner), and the service cancels the job.
+pub const JOB_INACTIVITY_TIMEOUT_DEFAULT: Duration = Duration::from_secs(90 * 24 * 3600);
+
 /// The owner a job has when the program names none.
 pub const OWNER_DEFAULT: &str = "user";
 
@@ -127,6 +131,11 @@ pub struct Job {
     pub access: JobAccess,
     /// The credentials as the journal keeps them: sealed with the machine's key.
     pub sealed_credentials: Option<String>,
+    /// `SetNotifyFlags`: which notifications the job's program hears of.
+    pub notify_flags: super::notify::NotifyFlags,
+    /// When the service cancels the job for inactivity (monotonic engine time): the last
+    /// activity plus the job inactivity timeout.
+    pub inactivity_deadline: Option<Duration>,
 }
 
 impl Job {

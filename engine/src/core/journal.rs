@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::JobError;
 use super::job::{JobFile, JobId};
+use super::notify::NotifyFlags;
 use super::proxy::ProxySettings;
 use super::state::{JobState, JobType, Priority};
 
@@ -65,6 +66,12 @@ pub struct JournalJob {
     /// `SetCredentials`, sealed with the machine's key (`core::auth::seal`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub credentials: Option<String>,
+    /// `SetNotifyFlags` (spec §9: notify flags are persisted with the job).
+    #[serde(skip_serializing_if = "is_default", default)]
+    pub notify_flags: NotifyFlags,
+    /// When the service cancels the job for inactivity.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub inactivity_deadline_unix_ms: Option<u64>,
 }
 
 fn owner_default() -> String {
@@ -190,6 +197,8 @@ mod tests {
                 owner: "alice".into(),
                 proxy: ProxySettings::default(),
                 credentials: None,
+                notify_flags: NotifyFlags::new(0x9).unwrap(),
+                inactivity_deadline_unix_ms: Some(7),
             }],
         }
     }

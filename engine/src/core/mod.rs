@@ -22,6 +22,7 @@
 //! - [`hresult`], [`error`]: BITS error codes and errors grouped by who is at fault.
 //! - [`event`]: the event stream.
 //! - [`upload`]: the BITS Upload Protocol's client side: packets, fragments, Acks.
+//! - [`notify`]: notify flags and the at-least-once delivery of notifications.
 //! - [`defect`]: deliberate bugs for testing the simulator's oracles (feature `defects`).
 
 pub mod auth;
@@ -33,6 +34,7 @@ pub mod http;
 pub mod job;
 pub mod journal;
 pub mod ledbat;
+pub mod notify;
 pub mod proxy;
 pub mod queue;
 pub mod ranges;

@@ -8,21 +8,24 @@
 //! monotonic time, passed in. The caller persists a snapshot (`to_journal`) whenever
 //! `take_dirty` says the durable state changed, *before* it publishes the events taken with it.
 //!
-//! The scheduler lives in `schedule.rs`, persistence in `persist.rs`.
+//! The scheduler lives in `schedule.rs`, persistence in `persist.rs`; network loss, the job
+//! inactivity timeout and notifications in `lifecycle.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::auth::credentials::Credential;
 use super::auth::{AuthScheme, AuthTarget};
+use super::defect::Defect;
 use super::error::{ApiError, JobError, TransferError};
 use super::event::Event;
 use super::hresult::Hresult;
 use super::http::{RemoteInfo, RemoteUrl};
 use super::job::{
-    DISPLAY_NAME_LEN_MAX, Job, JobAccess, JobFile, JobId, NO_PROGRESS_TIMEOUT_DEFAULT,
-    RETRY_DELAY_DEFAULT, RETRY_DELAY_MIN,
+    DISPLAY_NAME_LEN_MAX, JOB_INACTIVITY_TIMEOUT_DEFAULT, Job, JobAccess, JobFile, JobId,
+    NO_PROGRESS_TIMEOUT_DEFAULT, RETRY_DELAY_DEFAULT, RETRY_DELAY_MIN,
 };
+use super::notify::{Notifier, NotifyFlags};
 use super::proxy::ProxySettings;
 use super::ranges::{FileRange, validate_ranges};
 use super::resume::{DurableFile, RestartReason};
@@ -88,11 +91,24 @@ pub struct Queue {
     next_queue_seq: u64,
     events: Vec<Event>,
     dirty: bool,
+    /// The machine has no network: nothing transfers, jobs wait in TRANSIENT_ERROR.
+    network_lost: bool,
+    /// How long a job may go without activity before the service cancels it.
+    inactivity_timeout: Duration,
+    /// Jobs with activity (progress, a call by the owner) since the last
+    /// [`Queue::stamp_activity`].
+    touched: BTreeSet<JobId>,
+    notifier: Notifier,
 }
 
 impl Queue {
     pub fn new() -> Self {
-        Self { next_job_id: 1, time_slice: TIME_SLICE_DEFAULT, ..Self::default() }
+        Self {
+            next_job_id: 1,
+            time_slice: TIME_SLICE_DEFAULT,
+            inactivity_timeout: JOB_INACTIVITY_TIMEOUT_DEFAULT,
+            ..Self::default()
+        }
     }
 
     pub fn set_time_slice(&mut self, time_slice: Duration) {
@@ -150,8 +166,11 @@ impl Queue {
             slice_started: None,
             access: JobAccess { owner: owner.to_owned(), ..JobAccess::default() },
             sealed_credentials: None,
+            notify_flags: NotifyFlags::DEFAULT,
+            inactivity_deadline: None,
         };
         self.jobs.insert(id, job);
+        self.touched.insert(id);
         self.record(Event::JobCreated { job: id, name: name.to_owned(), owner: owner.to_owned() });
         Ok(id)
     }
@@ -176,7 +195,7 @@ impl Queue {
         ranges: &[FileRange],
     ) -> Result<usize, ApiError> {
         if !ranges.is_empty() {
-            let job = self.jobs.get(&id).ok_or_else(|| not_found(id))?;
+            let job = self.jobs.get(&id).ok_or_else(|| not_found(id, self.next_job_id))?;
             if job.job_type != JobType::Download {
                 return Err(ApiError::new(
                     Hresult::E_NOTIMPL,
@@ -251,7 +270,7 @@ impl Queue {
 
     /// Checks that a call on a job is allowed (it exists and is not final).
     pub fn check_not_final(&self, id: JobId) -> Result<JobState, ApiError> {
-        let job = self.jobs.get(&id).ok_or_else(|| not_found(id))?;
+        let job = self.jobs.get(&id).ok_or_else(|| not_found(id, self.next_job_id))?;
         if job.state.is_final() {
             return Err(ApiError::invalid_state(format!("{id} is {}", job.state)));
         }
@@ -291,10 +310,15 @@ impl Queue {
     /// `Cancel`, once no transfer runs: the job leaves the queue. Returns the temporary files
     /// to delete (after the caller has persisted the queue).
     pub fn cancel(&mut self, id: JobId) -> Result<Vec<String>, ApiError> {
+        self.cancel_for(id, Trigger::Cancel)
+    }
+
+    /// Cancels a job on the owner's behalf (`Cancel`) or the service's (inactivity).
+    fn cancel_for(&mut self, id: JobId, trigger: Trigger) -> Result<Vec<String>, ApiError> {
         let job = self.job_mut_not_final(id)?;
         assert!(!job.running, "cancel while a transfer of {id} runs");
         let temps = job.files.iter().map(|file| file.temp_name.clone()).collect();
-        self.transition(id, JobState::Cancelled, Trigger::Cancel, None);
+        self.transition(id, JobState::Cancelled, trigger, None);
         self.jobs.remove(&id);
         Ok(temps)
     }
@@ -451,6 +475,7 @@ impl Queue {
         let job = self.jobs.get_mut(&id).expect("file_mut found the job");
         if progressed {
             job.no_progress_deadline = None;
+            self.touched.insert(id);
         }
         let progress = job.progress();
         self.record(Event::Checkpoint { job: id, file, offset });
@@ -542,6 +567,17 @@ impl Queue {
         if !matches!(trigger, Trigger::Schedule | Trigger::Connect) {
             self.dirty = true;
         }
+        let flags = job.notify_flags;
+        let heard_as = match to {
+            JobState::TransientError if self.defects.contains(Defect::JobErrorOnTransient) => {
+                JobState::Error
+            }
+            other => other,
+        };
+        self.notifier.handle_state(id, heard_as, flags);
+        if !matches!(to, JobState::Error | JobState::Transferred) && !to.is_final() {
+            self.notifier.handle_modified(id, flags);
+        }
         self.events.push(Event::StateChanged { job: id, from, to, trigger, error });
     }
 
@@ -555,11 +591,15 @@ impl Queue {
         self.next_queue_seq - 1
     }
 
+    /// The job a call by its owner changes; the call is activity (it resets the inactivity
+    /// timeout) and, if it succeeds, a modification.
     fn job_mut_not_final(&mut self, id: JobId) -> Result<&mut Job, ApiError> {
-        let job = self.jobs.get_mut(&id).ok_or_else(|| not_found(id))?;
+        let issued = self.next_job_id;
+        let job = self.jobs.get_mut(&id).ok_or_else(|| not_found(id, issued))?;
         if job.state.is_final() {
             return Err(ApiError::invalid_state(format!("{id} is {}", job.state)));
         }
+        self.touched.insert(id);
         Ok(job)
     }
 
@@ -568,10 +608,19 @@ impl Queue {
     }
 }
 
-fn not_found(id: JobId) -> ApiError {
+/// The error for a job that is not in the queue. Ids are never reused, so an id the queue
+/// issued belongs to a job that reached ACKNOWLEDGED or CANCELLED and left: BITS answers
+/// every call on such a job with BG_E_INVALID_STATE (spec §2.3). Any other id is unknown.
+fn not_found(id: JobId, next_job_id: u64) -> ApiError {
+    if (1..next_job_id).contains(&id.0) {
+        return ApiError::invalid_state(format!("{id} is final (ACKNOWLEDGED or CANCELLED)"));
+    }
     ApiError::new(Hresult::BG_E_NOT_FOUND, format!("{id} is not in the queue"))
 }
 
+mod lifecycle;
+#[cfg(test)]
+mod lifecycle_tests;
 mod persist;
 mod remote;
 mod schedule;

@@ -113,6 +113,14 @@ pub enum Trigger {
     PolicyBlocked,
     /// The window that blocked background transfers ended.
     PolicyUnblocked,
+    /// The machine lost its network: jobs that want to transfer wait for it, with no timed
+    /// retry (spec §2.3, BG_E_NETWORK_DISCONNECTED).
+    NetworkLost,
+    /// The network is back: every job in TRANSIENT_ERROR, whatever its error, is QUEUED.
+    NetworkRestored,
+    /// No activity (progress or a change by its owner) for the job inactivity timeout: the
+    /// service cancels the job (spec §2.3, §2.4).
+    InactivityTimeout,
 }
 
 /// Whether BITS allows `from -> to` for `trigger` (spec §2.3, the transition table).
@@ -141,6 +149,11 @@ pub fn is_legal_transition(from: JobState, to: JobState, trigger: Trigger) -> bo
             matches!(from, Queued | Connecting | Transferring) && to == TransientError
         }
         Trigger::PolicyUnblocked => from == TransientError && to == Queued,
+        Trigger::NetworkLost => {
+            matches!(from, Queued | Connecting | Transferring) && to == TransientError
+        }
+        Trigger::NetworkRestored => from == TransientError && to == Queued,
+        Trigger::InactivityTimeout => to == Cancelled,
     }
 }
 
@@ -227,6 +240,22 @@ mod tests {
         assert!(!is_legal_transition(TransientError, Transferring, Trigger::Connect));
         assert!(!is_legal_transition(Queued, TransientError, Trigger::TransientFailure));
         assert!(!is_legal_transition(Suspended, Suspended, Trigger::Suspend));
+    }
+
+    #[test]
+    fn network_loss_and_return_follow_the_table() {
+        for from in [Queued, Connecting, Transferring] {
+            assert!(is_legal_transition(from, TransientError, Trigger::NetworkLost));
+        }
+        for from in [Suspended, Error, TransientError, Transferred] {
+            assert!(!is_legal_transition(from, TransientError, Trigger::NetworkLost));
+        }
+        assert!(is_legal_transition(TransientError, Queued, Trigger::NetworkRestored));
+        assert!(!is_legal_transition(Error, Queued, Trigger::NetworkRestored));
+        for from in JobState::ALL {
+            let legal = is_legal_transition(from, Cancelled, Trigger::InactivityTimeout);
+            assert_eq!(legal, !from.is_final(), "{from}");
+        }
     }
 
     #[test]

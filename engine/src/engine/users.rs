@@ -104,6 +104,12 @@ impl<E: Env> Session<E> {
         self.engine.set_priority(job, priority).await
     }
 
+    /// `SetNotifyFlags` (an unknown bit is E_NOTIMPL).
+    pub async fn set_notify_flags(&self, job: JobId, flags: u32) -> Result<(), ApiError> {
+        self.check(job)?;
+        self.engine.set_notify_flags(job, flags).await
+    }
+
     pub async fn set_minimum_retry_delay(
         &self,
         job: JobId,

@@ -88,6 +88,17 @@ pub trait Env: 'static {
     fn sleep(&self, wait: Duration) -> impl Future<Output = ()> {
         self.sleep_until(self.now() + wait)
     }
+    /// Whether the machine has a network connection (BITS listens for the adapter's
+    /// connect and disconnect events). The real world's default: always.
+    fn network_available(&self) -> bool {
+        true
+    }
+    /// Resolves once [`Env::network_available`] differs from `seen`. The default never
+    /// resolves: a machine whose network never changes.
+    fn network_change(&self, seen: bool) -> impl Future<Output = ()> {
+        let _ = seen;
+        std::future::pending()
+    }
 }
 
 /// `work`'s output, or `None` if `limit` passed first.

@@ -88,7 +88,7 @@ pub(super) fn deadline(
         .filter_map(|spec| {
             let state = book.job(&spec.name).and_then(|(_, record)| record.state);
             let state = state.map_or_else(|| "never created".to_owned(), |state| state.to_string());
-            (state != "ACKNOWLEDGED" && state != "ERROR")
+            (!["ACKNOWLEDGED", "ERROR", "CANCELLED"].contains(&state.as_str()))
                 .then(|| format!("`{}` is {state}", spec.name))
         })
         .collect();

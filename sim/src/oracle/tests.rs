@@ -236,6 +236,21 @@ fn hosts_healthy_fires_on_a_refused_call_or_a_failed_host() {
 }
 
 #[test]
+fn notifications_fires_on_job_error_for_a_transferred_job() {
+    let (scenario, mut outcome) = fixture();
+    break_first(&mut outcome, "JobTransferred notification", |event| match event {
+        TraceEvent::Engine(Event::Notified { notification, .. })
+            if *notification == bitsim_engine::Notification::JobTransferred =>
+        {
+            *notification = bitsim_engine::Notification::JobError;
+            true
+        }
+        _ => false,
+    });
+    assert_eq!(fired(&scenario, &outcome), vec![Oracle::Notifications]);
+}
+
+#[test]
 fn every_transition_the_engine_may_make_is_one_the_oracle_allows() {
     let triggers = [
         Trigger::Resume,
@@ -248,6 +263,13 @@ fn every_transition_the_engine_may_make_is_one_the_oracle_allows() {
         Trigger::FatalFailure,
         Trigger::RetryTimer,
         Trigger::AllFilesTransferred,
+        Trigger::TimeSlice,
+        Trigger::Preempt,
+        Trigger::PolicyBlocked,
+        Trigger::PolicyUnblocked,
+        Trigger::NetworkLost,
+        Trigger::NetworkRestored,
+        Trigger::InactivityTimeout,
     ];
     for from in JobState::ALL {
         for to in JobState::ALL {

@@ -183,6 +183,9 @@ pub struct EngineSettings {
     /// What PRECONFIG and AUTODETECT find.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<MachineProxy>,
+    /// The JobInactivityTimeout policy (BITS's default: 90 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_inactivity_timeout: Option<Span>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -289,6 +292,13 @@ pub struct Job {
     /// Upload-reply: `SetReplyFileName` (default: the source's name plus `.reply`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
+    /// `SetNotifyFlags`, e.g. `0xB` (absent: the engine's default, 0x3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_flags: Option<u32>,
+    /// The program's notification callback returns E_FAIL for the first this many
+    /// JobTransferred and JobError calls about the job (default 0: it acknowledges each).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub callback_fails_first: u32,
     pub files: Vec<JobFile>,
     pub expect: Expect,
 }
@@ -310,11 +320,16 @@ pub struct JobFile {
     pub size: Option<Size>,
 }
 
+fn is_zero(count: &u32) -> bool {
+    *count == 0
+}
+
 /// How the job must end.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// ACKNOWLEDGED (transferred, completed, bytes verified) or ERROR.
+    /// ACKNOWLEDGED (transferred, completed, bytes verified), ERROR, or CANCELLED (by the
+    /// service, for inactivity).
     pub state: JobState,
     /// For ERROR: the error code, as hex (`"0x80200013"`) or name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -331,7 +346,7 @@ pub struct Expect {
 pub struct Fault {
     pub at: Span,
     pub kind: FaultKind,
-    /// link-drop: how long the link stays down.
+    /// link-drop: how long the link stays down; network-loss: how long the network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<Span>,
     /// power-loss: how long the host stays off.
@@ -367,6 +382,10 @@ pub enum FaultKind {
     Latency,
     /// A shaped link's rate changes (a modem retrains, a mobile cell gets crowded).
     LinkRate,
+    /// The engine's machine loses its network (every link of the engine's host is dropped
+    /// and the engine is told, as an adapter's disconnect event tells BITS), then gets it
+    /// back.
+    NetworkLoss,
 }
 
 impl FaultKind {
@@ -377,6 +396,7 @@ impl FaultKind {
             Self::ProcessRestart => "process-restart",
             Self::Latency => "latency",
             Self::LinkRate => "link-rate",
+            Self::NetworkLoss => "network-loss",
         }
     }
 }

@@ -89,6 +89,32 @@ fn faults_take_only_their_own_fields() {
 }
 
 #[test]
+fn network_loss_takes_a_duration_and_nothing_else() {
+    let loss = GOOD.replace("kind = \"link-drop\"", "kind = \"network-loss\"");
+    assert!(Scenario::parse(&loss, "x.toml").is_ok());
+    let error = rejected(&loss.replace("duration = \"5s\"", "down = \"5s\""));
+    assert!(error.message.contains("network-loss fault needs `duration`"), "{}", error.message);
+    let error =
+        rejected(&loss.replace("duration = \"5s\"", "duration = \"5s\"\nhost = \"origin\""));
+    assert!(error.message.contains("network-loss fault has no `host`"), "{}", error.message);
+}
+
+#[test]
+fn notify_flags_are_checked_and_cancelled_is_an_outcome_without_error() {
+    let flags = GOOD.replace("retry_delay = \"5s\"", "retry_delay = \"5s\"\nnotify_flags = 0x10");
+    let error = rejected(&flags);
+    assert!(
+        error.message.contains("jobs.notify_flags") && error.message.contains("0x10"),
+        "{error}"
+    );
+    let cancelled = GOOD.replace("state = \"ACKNOWLEDGED\"", "state = \"CANCELLED\"");
+    assert!(Scenario::parse(&cancelled, "x.toml").is_ok());
+    let error =
+        rejected(&cancelled.replace("\"CANCELLED\"", "\"CANCELLED\", error = \"0x80200002\""));
+    assert!(error.message.contains("expects CANCELLED, which has no error"), "{error}");
+}
+
+#[test]
 fn expectations_must_be_outcomes() {
     let error = rejected(&GOOD.replace("state = \"ACKNOWLEDGED\"", "state = \"QUEUED\""));
     assert!(error.message.contains("not an outcome"), "{}", error.message);

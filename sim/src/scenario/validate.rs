@@ -201,6 +201,14 @@ impl Scenario {
             if job.files.is_empty() {
                 return Err(at(span, format!("jobs.files: job `{}` has no files", job.name)));
             }
+            if let Some(flags) = job.notify_flags {
+                bitsim_engine::NotifyFlags::new(flags).map_err(|error| {
+                    at(
+                        span.clone(),
+                        format!("jobs.notify_flags: job `{}`: {}", job.name, error.message),
+                    )
+                })?;
+            }
             match (job.expect.state, job.expect.error) {
                 (JobState::Acknowledged | JobState::Cancelled, None) | (JobState::Error, _) => {}
                 (state @ (JobState::Acknowledged | JobState::Cancelled), Some(_)) => {
@@ -299,6 +307,7 @@ impl Scenario {
             FaultKind::ProcessRestart => (&[], &["host"]),
             FaultKind::Latency => (&["latency"], &["between"]),
             FaultKind::LinkRate => (&["down_rate", "up_rate"], &["between"]),
+            FaultKind::NetworkLoss => (&["duration"], &[]),
         };
         let has = |field: &str| present.iter().any(|(name, is)| *name == field && *is);
         if !needs.is_empty() && !needs.iter().any(|field| has(field)) {
@@ -339,7 +348,9 @@ impl Scenario {
         }
         let kind = random.kind;
         let required = match kind {
-            FaultKind::LinkDrop => (random.duration.is_some(), random.down.is_none(), "duration"),
+            FaultKind::LinkDrop | FaultKind::NetworkLoss => {
+                (random.duration.is_some(), random.down.is_none(), "duration")
+            }
             FaultKind::PowerLoss => (random.down.is_some(), random.duration.is_none(), "down"),
             FaultKind::ProcessRestart => {
                 (true, random.duration.is_none() && random.down.is_none(), "nothing else")
@@ -359,6 +370,12 @@ impl Scenario {
                     kind.name(),
                     required.2
                 ),
+            ));
+        }
+        if kind == FaultKind::NetworkLoss && (random.host.is_some() || random.between.is_some()) {
+            return Err(at(
+                span,
+                "random_faults: a network-loss fault is the engine's own network; it takes no `host` or `between`",
             ));
         }
         check_hosts(&span, random.host.as_deref(), random.between.as_ref(), hosts)?;

@@ -173,6 +173,8 @@ fn fault(
             fault.duration = Some(Span(log_span(rng, DROP.0, DROP.1)));
             fault.between = path(rng, estimate, true);
         }
+        // Not in `RATES` (yet): adding a kind there changes every seed's draws.
+        FaultKind::NetworkLoss => fault.duration = Some(Span(log_span(rng, DROP.0, DROP.1))),
         FaultKind::PowerLoss | FaultKind::ProcessRestart => {
             if kind == FaultKind::PowerLoss {
                 fault.down = Some(Span(log_span(rng, DOWN.0, DOWN.1)));

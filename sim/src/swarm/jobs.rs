@@ -230,6 +230,8 @@ fn job(
         proxy: job_proxy(scenario, shape.proxied, route),
         job_type: bitsim_engine::JobType::Download,
         reply: None,
+        notify_flags: None,
+        callback_fails_first: 0,
         files,
         expect: Expect { state: JobState::Acknowledged, error: None, restarts: None },
     };

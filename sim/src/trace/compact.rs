@@ -100,6 +100,9 @@ fn compact_engine(event: &Event) -> Option<String> {
         | Event::UploadAcknowledged { .. }
         | Event::ReplyReceived { .. } => super::upload::compact_engine(event),
         Event::Completed { job, result } => format!("{job} completed {result}"),
+        Event::Notified { job, notification, result } => {
+            format!("{job} notified {notification}: {result}")
+        }
     })
 }
 
@@ -136,6 +139,8 @@ fn compact_sim(event: &SimEvent) -> String {
             format!("link {link} carried {bytes} bytes over {connections} connection(s)")
         }
         SimEvent::PowerLost => "POWER LOST".to_owned(),
+        SimEvent::NetworkLost => "NETWORK LOST".to_owned(),
+        SimEvent::NetworkReturned => "network returned".to_owned(),
         SimEvent::ProcessRestarted => "PROCESS RESTARTED".to_owned(),
         SimEvent::Booted { boot } => format!("boot #{boot}"),
         SimEvent::ContentChanged { path, version, size } => {

@@ -3,6 +3,7 @@
 //! every job has settled or the run's end has passed.
 
 mod heal;
+mod network;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use super::RunOutcome;
 use crate::book::JobBook;
 use crate::clock::Clock;
-use crate::env::DiskLedger;
+use crate::env::{DiskLedger, NetworkSwitch};
 use crate::net::{Net, NetReport};
 use crate::scenario::{ENGINE_HOST, STEPS_MAX, Scenario};
 use crate::timeline::Action;
@@ -27,6 +28,8 @@ struct Faults {
     down_until: BTreeMap<String, Duration>,
     /// Plain (turmoil) links whose latency a fault changed.
     latency_set: BTreeSet<(String, String)>,
+    /// How many `network-loss` faults currently hold the engine's network down.
+    network_losses: u32,
 }
 
 pub(super) struct Stepper<'a> {
@@ -40,6 +43,8 @@ pub(super) struct Stepper<'a> {
     leaps: bool,
     /// When the liveness bound ends, once the chaos phase has been healed.
     liveness_end: Option<Duration>,
+    /// The engine machine's network adapter, which `network-loss` switches off.
+    network: Rc<NetworkSwitch>,
 }
 
 /// A leap needs this many idle ticks ahead. The steps around it run as they would have
@@ -64,9 +69,11 @@ impl<'a> Stepper<'a> {
         net: Net,
         clock: Rc<Clock>,
         leaps: bool,
+        network: Rc<NetworkSwitch>,
     ) -> Self {
         let faults = Faults::default();
-        Self { sim, recorder, scenario, faults, net, clock, leaps, liveness_end: None }
+        let liveness_end = None;
+        Self { sim, recorder, scenario, faults, net, clock, leaps, liveness_end, network }
     }
 
     /// Simulated time: turmoil's plus every leap.
@@ -181,21 +188,17 @@ impl<'a> Stepper<'a> {
     fn apply(&mut self, now: Duration, action: Action) {
         match action {
             Action::DropLink { a, b } => {
-                let count = self.faults.drops.entry(link(&a, &b)).or_default();
-                *count += 1;
-                if *count == 1 {
-                    self.sim.partition(a.as_str(), b.as_str());
+                if self.drop_link(&a, &b) {
                     self.recorder.record_at(now, &a, SimEvent::LinkDropped { peer: b });
                 }
             }
             Action::RepairLink { a, b } => {
-                let count = self.faults.drops.entry(link(&a, &b)).or_default();
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    self.sim.repair(a.as_str(), b.as_str());
+                if self.repair_link(&a, &b) {
                     self.recorder.record_at(now, &a, SimEvent::LinkRepaired { peer: b });
                 }
             }
+            Action::NetworkLoss => self.lose_network(now),
+            Action::NetworkReturn => self.return_network(now),
             Action::PowerLoss { host, down } => {
                 let until = now + down;
                 if let Some(current) = self.faults.down_until.get_mut(&host) {
@@ -251,6 +254,26 @@ impl<'a> Stepper<'a> {
                 );
             }
         }
+    }
+
+    /// One more drop holds the link down; says whether it just went down.
+    fn drop_link(&mut self, a: &str, b: &str) -> bool {
+        let count = self.faults.drops.entry(link(a, b)).or_default();
+        *count += 1;
+        if *count == 1 {
+            self.sim.partition(a, b);
+        }
+        *count == 1
+    }
+
+    /// One drop less holds the link down; says whether it just came back.
+    fn repair_link(&mut self, a: &str, b: &str) -> bool {
+        let count = self.faults.drops.entry(link(a, b)).or_default();
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            self.sim.repair(a, b);
+        }
+        *count == 0
     }
 
     /// Powers on the hosts whose outage is over.

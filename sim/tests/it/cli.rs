@@ -51,7 +51,7 @@ fn a_passing_run_exits_0_with_the_replay_line() {
     let output = bitsim(&["run", "scenarios/clean-download.toml", "--seed", "4"]);
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("PASS: all 22 oracles hold"), "{stdout}");
+    assert!(stdout.contains("PASS: all 23 oracles hold"), "{stdout}");
     assert!(
         stdout.contains("replay    bitsim run scenarios/clean-download.toml --seed 4"),
         "{stdout}"

@@ -63,6 +63,7 @@ fn the_healthy_engine_passes_the_same_gates() {
         "set-remote-name-same-content",
         "file-ranges",
         "upload-resume-after-drop",
+        "network-loss-and-return",
     ] {
         let (path, scenario) = scenario(stem);
         let result =
@@ -140,5 +141,12 @@ fn resuming_a_range_from_its_start_fails_exact_offset_and_integrity() {
     for oracles in gate_with(Defect::RangeResumeFromStart, "file-ranges") {
         assert!(oracles.contains(&Oracle::ExactOffset), "{oracles:?}");
         assert!(oracles.contains(&Oracle::Integrity), "{oracles:?}");
+    }
+}
+
+#[test]
+fn job_error_for_a_transient_error_fails_notifications() {
+    for oracles in gate_with(Defect::JobErrorOnTransient, "network-loss-and-return") {
+        assert!(oracles.contains(&Oracle::Notifications), "{oracles:?}");
     }
 }

@@ -7,7 +7,7 @@ use super::{PartFile, Queue, TIME_SLICE_DEFAULT};
 use crate::core::auth::credentials::CredentialStore;
 use crate::core::auth::seal::{MachineKey, unseal};
 use crate::core::event::Event;
-use crate::core::job::{Job, JobAccess};
+use crate::core::job::{JOB_INACTIVITY_TIMEOUT_DEFAULT, Job, JobAccess};
 use crate::core::journal::{Journal, JournalJob};
 
 impl Queue {
@@ -37,6 +37,8 @@ impl Queue {
                     owner: job.access.owner.clone(),
                     proxy: job.access.proxy.clone(),
                     credentials: job.sealed_credentials.clone(),
+                    notify_flags: job.notify_flags,
+                    inactivity_deadline_unix_ms: to_unix(job.inactivity_deadline),
                 })
                 .collect(),
         }
@@ -55,6 +57,7 @@ impl Queue {
     ) -> Self {
         let mut queue = Self {
             time_slice: TIME_SLICE_DEFAULT,
+            inactivity_timeout: JOB_INACTIVITY_TIMEOUT_DEFAULT,
             next_job_id: journal.next_job_id.max(1),
             next_queue_seq: journal.next_queue_seq,
             ..Self::default()
@@ -94,12 +97,16 @@ impl Queue {
                     proxy: stored.proxy,
                 },
                 sealed_credentials: stored.credentials,
+                notify_flags: stored.notify_flags,
+                // `set_inactivity_timeout` caps it at the configured timeout.
+                inactivity_deadline: from_unix(stored.inactivity_deadline_unix_ms, Duration::MAX),
             };
             queue.events.push(Event::Restored { job: job.id, state: job.state });
             queue.next_job_id = queue.next_job_id.max(job.id.0 + 1);
             queue.next_queue_seq = queue.next_queue_seq.max(job.queue_seq + 1);
             queue.jobs.insert(job.id, job);
         }
+        queue.recompute_notifications();
         queue
     }
 

@@ -15,6 +15,9 @@ impl Queue {
     /// jobs exactly one runs, the first by (priority, queue position) (spec §2.7), unless the
     /// bandwidth policy blocks them.
     pub fn poll_start(&mut self, now: Duration) -> Option<StartTransfer> {
+        if self.network_lost {
+            return None;
+        }
         let order = self.by_turn();
         // The background slot belongs to the background job that is CONNECTING or
         // TRANSFERRING, also between two of its files, when no transfer task runs for it.
@@ -171,6 +174,7 @@ impl Queue {
             .flat_map(|job| [job.retry_at, job.no_progress_deadline])
             .flatten()
             .chain(slice_end)
+            .chain(self.next_inactivity_deadline())
             .min()
     }
 

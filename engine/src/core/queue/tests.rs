@@ -76,11 +76,13 @@ fn resume_without_files_is_empty_and_changes_nothing() {
 }
 
 #[test]
-fn final_jobs_refuse_every_call() {
+fn final_jobs_refuse_every_call_and_unknown_jobs_are_not_found() {
     let (mut queue, id) = queue_with_job(1, Priority::Normal);
     queue.cancel(id).unwrap();
-    assert_eq!(queue.resume(id).unwrap_err().code, Hresult::BG_E_NOT_FOUND);
-    assert_eq!(queue.add_file(id, "http://o/x", "/d/x").unwrap_err().code, Hresult::BG_E_NOT_FOUND);
+    assert_eq!(queue.resume(id).unwrap_err().code, Hresult::BG_E_INVALID_STATE);
+    let add = queue.add_file(id, "http://o/x", "/d/x");
+    assert_eq!(add.unwrap_err().code, Hresult::BG_E_INVALID_STATE);
+    assert_eq!(queue.resume(JobId(99)).unwrap_err().code, Hresult::BG_E_NOT_FOUND);
 }
 
 #[test]

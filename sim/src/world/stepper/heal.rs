@@ -12,7 +12,10 @@ use crate::trace::SimEvent;
 impl Stepper<'_> {
     pub(super) fn heal(&mut self, now: Duration) {
         let repaired = self.repair_links();
-        let restored = self.restore_links(now);
+        let mut restored = self.restore_links(now);
+        if self.heal_network() {
+            restored.push(format!("{ENGINE_HOST} network"));
+        }
         let powered_on = self.power_on();
         let entries = self.recorder.snapshot().entries;
         let progress = liveness::progress(self.scenario, &entries);
