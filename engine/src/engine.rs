@@ -328,8 +328,29 @@ impl<E: Env> Engine<E> {
     /// `Cancel`: the job leaves the queue and its temporary files are deleted.
     pub async fn cancel(&self, job: JobId) -> Result<(), ApiError> {
         self.stop_transfer(job).await?;
+        let open_session = self.open_upload_session(job);
         let temps = self.inner.queue.borrow_mut().cancel(job)?;
-        self.delete_temporaries(&temps).await
+        self.delete_temporaries(&temps).await?;
+        if let Some(cancelled) = open_session {
+            // The server drops the partial upload; the caller need not wait for it.
+            let inner = self.inner.clone();
+            tokio::task::spawn_local(crate::upload::cancel_session(inner, cancelled));
+        }
+        Ok(())
+    }
+
+    /// An upload job's session on its server, if it has one.
+    fn open_upload_session(&self, job: JobId) -> Option<crate::upload::CancelledUpload> {
+        let queue = self.inner.queue.borrow();
+        let record = queue.job(job)?;
+        let file = record.files.first()?;
+        let session = file.upload.as_ref()?.session_id.clone()?;
+        Some(crate::upload::CancelledUpload {
+            job,
+            remote_name: file.remote_name.clone(),
+            access: record.access.clone(),
+            session,
+        })
     }
 
     /// Deletes a cancelled job's temporary files, durably. The cancel is durable first; a

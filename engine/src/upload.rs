@@ -357,3 +357,72 @@ impl<E: Env> Upload<'_, E> {
         Err(ack.error(Packet::CloseSession).into())
     }
 }
+
+/// How many times a cancelled upload's Cancel-Session is tried. BITS keeps trying for up to
+/// 24 hours (spec §2.3); ours is kept in memory only, so a few tries bound the work a
+/// server that is gone can cause.
+const CANCEL_SESSION_ATTEMPTS_MAX: u32 = 3;
+
+/// The pause between two Cancel-Session attempts.
+const CANCEL_SESSION_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What Cancel needs to tell the server of a cancelled upload.
+pub(crate) struct CancelledUpload {
+    pub(crate) job: JobId,
+    pub(crate) remote_name: String,
+    pub(crate) access: crate::core::job::JobAccess,
+    pub(crate) session: String,
+}
+
+/// Tells the server that a cancelled upload's session is over, so it deletes the partial
+/// upload (spec §8.4, §8.5): Cancel-Session until an Ack ends the session (success, or
+/// session-not-found) or a 1xx-4xx says it never will; best effort, at most
+/// [`CANCEL_SESSION_ATTEMPTS_MAX`] tries. The job has already left the queue.
+pub(crate) async fn cancel_session<E: Env>(inner: Rc<Inner<E>>, cancelled: CancelledUpload) {
+    let Ok(url) = RemoteUrl::parse(&cancelled.remote_name) else { return };
+    let stop = Rc::new(StopSignal::default());
+    let job = cancelled.job;
+    let mut client =
+        Client::new(inner.clone(), stop.clone(), (job, 0), cancelled.access, url, false);
+    let headers = packet_headers(Packet::CancelSession, Some(&cancelled.session), None);
+    let method = Method::from_bytes(METHOD.as_bytes()).expect("a valid token");
+    for attempt in 1..=CANCEL_SESSION_ATTEMPTS_MAX {
+        let sent = Event::UploadPacket {
+            job,
+            file: 0,
+            packet: Packet::CancelSession,
+            session: Some(cancelled.session.clone()),
+            range: None,
+        };
+        inner.publish(sent).await;
+        let ask = Ask { headers: headers.clone(), ..Ask::default() };
+        if let Ok(response) = client.send(method.clone(), &ask).await {
+            let status = response.status().as_u16();
+            let ack = Ack::parse(status, |name| {
+                response.headers().get(name).and_then(|value| value.to_str().ok())
+            });
+            let limit = inner.config.receive_timeout;
+            let _ = bounded(&inner.env, &stop, limit, "read an Ack", async {
+                response.into_body().collect().await
+            })
+            .await;
+            let received = Event::UploadAck {
+                job,
+                file: 0,
+                packet: Packet::CancelSession,
+                status,
+                received: ack.received,
+                error_code: ack.error_code,
+                reply_url: None,
+            };
+            inner.publish(received).await;
+            if session_ended(&ack) || status < 500 {
+                client.release();
+                return;
+            }
+        }
+        if attempt < CANCEL_SESSION_ATTEMPTS_MAX {
+            inner.env.sleep(CANCEL_SESSION_RETRY).await;
+        }
+    }
+}
