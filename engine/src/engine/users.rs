@@ -74,6 +74,32 @@ impl<E: Env> Session<E> {
         self.engine.job(job).ok_or_else(|| not_found(job))
     }
 
+    /// `CreateJob` of a type (`BG_JOB_TYPE`): the caller owns the new job.
+    pub async fn create_job_of_type(
+        &self,
+        name: &str,
+        job_type: crate::core::state::JobType,
+    ) -> Result<JobId, ApiError> {
+        self.engine.create_job_of_type(&self.caller.user, name, job_type).await
+    }
+
+    pub async fn add_file_with_ranges(
+        &self,
+        job: JobId,
+        remote: &str,
+        local: &str,
+        ranges: &[crate::core::ranges::FileRange],
+    ) -> Result<(), ApiError> {
+        self.check(job)?;
+        self.engine.add_file_with_ranges(job, remote, local, ranges).await
+    }
+
+    /// `SetReplyFileName` of an upload-reply job.
+    pub async fn set_reply_file_name(&self, job: JobId, reply_name: &str) -> Result<(), ApiError> {
+        self.check(job)?;
+        self.engine.set_reply_file_name(job, reply_name).await
+    }
+
     pub async fn add_file(&self, job: JobId, remote: &str, local: &str) -> Result<(), ApiError> {
         self.check(job)?;
         self.engine.add_file(job, remote, local).await
