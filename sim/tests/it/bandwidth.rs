@@ -21,6 +21,9 @@ const CASES_DEFAULT: u32 = 6;
 /// Throttled cases sampled to show that the property can fail.
 const BROKEN_ENGINE_SAMPLES: usize = 8;
 
+/// Every case gets at least ten minutes (the scenarios' default deadline).
+const DEADLINE_BASE_SECS: u64 = 600;
+
 /// Profiles fast enough that one segment serialises within LEDBAT's target (on dial-up and
 /// ISDN a single 1460-byte segment waits longer than the 100 ms bound: see the README).
 const PROFILES: [&str; 5] = ["dsl", "cable", "3g", "lte", "satellite"];
@@ -47,7 +50,10 @@ impl Case {
     fn scenario_text(&self) -> String {
         let profile = PROFILES[self.profile];
         let bytes_per_second = down_bps(profile) / 8;
-        let mut text = "description = \"bandwidth property case\"\ndeadline = \"10m\"\n".to_owned();
+        let mut text = format!(
+            "description = \"bandwidth property case\"\ndeadline = \"{}s\"\n",
+            self.deadline_secs()
+        );
         if let Some(permille) = self.limit_permille {
             let limit_kbit = (down_bps(profile) * permille / 1000 / 1000).max(2);
             text += &format!(
@@ -84,6 +90,15 @@ impl Case {
             text += "\n[yield_bounds]\nsettle = \"10s\"\nbusy_share_max = 0.10\n";
         }
         text
+    }
+
+    /// Ten minutes, plus twice what the background bytes take at the policy's limit: a 5 %
+    /// limit makes a minute of the link twenty minutes, and every case must be able to end.
+    fn deadline_secs(&self) -> u64 {
+        let background_secs: u64 = self.background.iter().map(|(_, secs)| secs).sum();
+        let throttled_secs =
+            self.limit_permille.map_or(0, |permille| background_secs * 1000 / permille.max(1));
+        DEADLINE_BASE_SECS + 2 * throttled_secs
     }
 
     /// Whether the busy-share bound will find a settled second to judge.
@@ -130,6 +145,22 @@ fn judge(case: &Case, defects: Defects) -> Vec<Violation> {
         .unwrap_or_else(|error| panic!("{error}\n{}", case.scenario_text()));
     let outcome = run(&scenario, &RunConfig { seed: case.seed, defects, ..RunConfig::default() });
     check(&scenario, case.seed, &outcome)
+}
+
+/// A case proptest found on CI: two background jobs of 37 and 23 link-seconds under a 5 %
+/// limit need 20 minutes, twice the fixed deadline the generator used to give.
+#[test]
+fn a_heavily_throttled_case_gets_the_time_it_needs() {
+    let case = Case {
+        seed: 193_436_457_508,
+        profile: 0,
+        limit_permille: Some(50),
+        background: vec![("normal", 37), ("normal", 23)],
+        foreground: None,
+        cross: None,
+    };
+    let violations = judge(&case, Defects::default());
+    assert!(violations.is_empty(), "{violations:#?}\nscenario:\n{}", case.scenario_text());
 }
 
 proptest! {
