@@ -26,7 +26,7 @@ use crate::core::queue::StartTransfer;
 use crate::core::state::JobType;
 use crate::core::upload::{
     Ack, AckStep, FRAGMENT_SIZE_DEFAULT, Fragment, METHOD, Packet, UploadFile, judge_create_ack,
-    judge_fragment_ack, packet_headers, resolve_reply_url, session_ended,
+    judge_fragment_ack, packet_headers, resolve_reply_url, session_end_is_final,
 };
 use crate::engine::{Inner, StopSignal};
 use crate::env::{Env, FileIo, OpenMode, parent_dir};
@@ -351,7 +351,7 @@ impl<E: Env> Upload<'_, E> {
             return Ok(());
         }
         let ack = self.send_packet(Packet::CloseSession, None, Bytes::new()).await?;
-        if session_ended(&ack) || ack.status < 500 {
+        if session_end_is_final(&ack) {
             return Ok(());
         }
         Err(ack.error(Packet::CloseSession).into())
@@ -416,7 +416,7 @@ pub(crate) async fn cancel_session<E: Env>(inner: Rc<Inner<E>>, cancelled: Cance
                 reply_url: None,
             };
             inner.publish(received).await;
-            if session_ended(&ack) || status < 500 {
+            if session_end_is_final(&ack) {
                 client.release();
                 return;
             }

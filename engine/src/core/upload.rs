@@ -256,10 +256,11 @@ pub fn judge_fragment_ack(ack: &Ack, fragment: Fragment, follow_received: bool) 
     AckStep::Continue { offset, reply_url: ack.reply_url.clone() }
 }
 
-/// Whether a Close-Session or Cancel-Session Ack ends the session: success, or the server
-/// has no such session any more (spec §8.4: never resent then). Other 5xx are resent.
-pub fn session_ended(ack: &Ack) -> bool {
-    ack.is_success() || ack.session_not_found()
+/// Whether a Close-Session or Cancel-Session Ack is the last word: success, a server that
+/// has no such session any more, or any 1xx-4xx (spec §8.4: never resent then). Only
+/// other 5xx answers are resent.
+pub fn session_end_is_final(ack: &Ack) -> bool {
+    ack.is_success() || ack.session_not_found() || ack.status < 500
 }
 
 /// The reply's URL: `BITS-Reply-URL` resolved against the upload URL, backslashes turned

@@ -89,10 +89,12 @@ fn failed_acks_are_transient_or_fatal_by_status() {
 }
 
 #[test]
-fn close_ends_on_success_or_a_forgotten_session() {
-    assert!(session_ended(&ack(200, &[])));
-    assert!(session_ended(&ack(500, &[("BITS-Error-Code", "0x8020001F")])));
-    assert!(!session_ended(&ack(503, &[])));
+fn close_ends_on_success_a_forgotten_session_or_any_client_error() {
+    assert!(session_end_is_final(&ack(200, &[])));
+    assert!(session_end_is_final(&ack(500, &[("BITS-Error-Code", "0x8020001F")])));
+    assert!(session_end_is_final(&ack(404, &[])));
+    assert!(!session_end_is_final(&ack(503, &[])));
+    assert!(!session_end_is_final(&ack(500, &[])));
 }
 
 #[test]
